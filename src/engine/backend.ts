@@ -1,0 +1,122 @@
+import { createRequire } from 'node:module';
+import * as tf from '@tensorflow/tfjs';
+
+const require = createRequire(import.meta.url);
+
+export type BackendName = 'tensorflow-gpu' | 'tensorflow' | 'wasm' | 'cpu';
+
+export interface BackendInfo {
+  /** The tfjs backend name in use ("tensorflow" for both native packages). */
+  backend: string;
+  /** What it runs on, in words. */
+  device: string;
+  /** Why this one was chosen. */
+  reason: string;
+}
+
+let chosen: BackendInfo | undefined;
+
+/** Tries to load an optional package; false when it is absent or cannot load (no libtensorflow). */
+function tryRequire(name: string): boolean {
+  try {
+    require(name);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+
+async function activate(name: BackendName): Promise<BackendInfo | undefined> {
+  if (name === 'tensorflow-gpu') {
+    if (!tryRequire('@tensorflow/tfjs-node-gpu')) return undefined;
+    if (!(await tf.setBackend('tensorflow'))) return undefined;
+    return { backend: 'tensorflow', device: 'gpu (CUDA, libtensorflow)', reason: '@tensorflow/tfjs-node-gpu is installed' };
+  }
+  if (name === 'tensorflow') {
+    if (!tryRequire('@tensorflow/tfjs-node')) return undefined;
+    if (!(await tf.setBackend('tensorflow'))) return undefined;
+    return { backend: 'tensorflow', device: 'cpu (libtensorflow)', reason: '@tensorflow/tfjs-node is installed' };
+  }
+  if (name === 'wasm') {
+    if (!tryRequire('@tensorflow/tfjs-backend-wasm')) return undefined;
+    if (!(await tf.setBackend('wasm'))) return undefined;
+    return { backend: 'wasm', device: 'cpu (WebAssembly)', reason: 'no native TensorFlow package is installed' };
+  }
+  if (!(await tf.setBackend('cpu'))) return undefined;
+  return { backend: 'cpu', device: 'cpu (pure JavaScript)', reason: 'no faster backend could load' };
+}
+
+/**
+ * Picks the best TensorFlow.js backend present: tfjs-node-gpu, tfjs-node, wasm, cpu.
+ * `forced` (TF_BACKEND) names one of them and fails loudly when it cannot load.
+ */
+export async function initBackend(forced?: string): Promise<BackendInfo> {
+  if (chosen) return chosen;
+  tf.env().set('PROD', true);
+  if (forced) {
+    const name = (forced === 'node-gpu' || forced === 'gpu' ? 'tensorflow-gpu' : forced === 'node' ? 'tensorflow' : forced) as BackendName;
+    if (!ORDER.includes(name)) throw new Error(`TF_BACKEND=${forced} is not one of ${ORDER.join(', ')}`);
+    const info = await activate(name);
+    if (!info) throw new Error(`TF_BACKEND=${forced} was asked for but could not load`);
+    chosen = { ...info, reason: `TF_BACKEND=${forced}` };
+  } else {
+    for (const name of ORDER) {
+      const info = await activate(name);
+      if (info) {
+        chosen = info;
+        break;
+      }
+    }
+  }
+  await tf.ready();
+  return chosen!;
+}
+
+/** The backend chosen by initBackend, if it ran. */
+export function backendInfo(): BackendInfo | undefined {
+  return chosen;
+}
+
+/**
+ * Layers whose gradient kernels stock tfjs-backend-wasm 4.22 lacks
+ * (Conv2DBackpropFilter, UnsortedSegmentSum, ...): a model with one of them trains
+ * on the pure-JS cpu backend until the engine issue completes the wasm kernels.
+ */
+const NEEDS_CPU_TO_TRAIN = new Set([
+  'Conv1D', 'Conv2D', 'Conv2DTranspose', 'Conv3D', 'SeparableConv2D', 'DepthwiseConv2D', 'Embedding',
+  'MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
+  'UpSampling2D', 'Cropping2D', 'ZeroPadding2D',
+]);
+
+/** Layer class names found in a serialised tfjs model topology (nested models included). */
+export function layerClassNames(topology: unknown): Set<string> {
+  const names = new Set<string>();
+  const walk = (node: unknown): void => {
+    if (Array.isArray(node)) node.forEach(walk);
+    else if (node && typeof node === 'object') {
+      const rec = node as Record<string, unknown>;
+      if (typeof rec.class_name === 'string') names.add(rec.class_name);
+      for (const value of Object.values(rec)) walk(value);
+    }
+  };
+  walk(topology);
+  return names;
+}
+
+/**
+ * Runs `fn` on the backend that can train the given model: the chosen one, or cpu
+ * when the chosen one is wasm and the model has a layer wasm cannot differentiate.
+ */
+export async function withTrainingBackend<T>(topology: unknown, fn: () => Promise<T>): Promise<T> {
+  const base = chosen?.backend ?? tf.getBackend();
+  const needsCpu = base === 'wasm' && [...layerClassNames(topology)].some((n) => NEEDS_CPU_TO_TRAIN.has(n));
+  if (!needsCpu) return fn();
+  await tf.setBackend('cpu');
+  try {
+    return await fn();
+  } finally {
+    await tf.setBackend(base);
+  }
+}

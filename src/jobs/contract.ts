@@ -1,0 +1,73 @@
+/**
+ * The queue contract between the API and the workers: the queue name, the job
+ * payload, the job record the API serves, and the Redis keys both sides use.
+ */
+export const QUEUE_NAME = 'training';
+
+export type JobKind = 'fit' | 'evaluate';
+export type JobStatus = 'queued' | 'running' | 'completed' | 'failed' | 'cancelled';
+export const FINISHED: ReadonlySet<JobStatus> = new Set(['completed', 'failed', 'cancelled']);
+
+/** What BullMQ carries: just enough to find the record, which holds the rest. */
+export interface JobPayload {
+  jobId: string;
+  tenant: string;
+  kind: JobKind;
+}
+
+export interface FitParams {
+  epochs: number;
+  batch_size: number;
+  validation_split?: number;
+  validation_dataset_id?: string;
+  shuffle: boolean;
+  initial_epoch: number;
+  class_weight?: Record<string, number>;
+  seed?: number;
+}
+
+export interface EvaluateParams {
+  batch_size: number;
+}
+
+export interface JobError {
+  code: string;
+  message: string;
+}
+
+/** The job record in Redis, as GET /v1/jobs/:id answers it. */
+export interface JobRecord {
+  id: string;
+  kind: JobKind;
+  model_id: string;
+  dataset_id: string;
+  status: JobStatus;
+  params: FitParams | EvaluateParams;
+  /** compile overrides given with the fit (already validated), or null. */
+  compile: unknown;
+  progress: { epoch: number; epochs: number } | null;
+  history: Record<string, number[]> | null;
+  result: Record<string, number> | null;
+  error: JobError | null;
+  /** The model version the job started from (null: fresh weights). */
+  base_version: number | null;
+  /** The version a completed fit created. */
+  model_version: number | null;
+  attempts: number;
+  worker_id: string | null;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** Redis keys shared by the API and workers. */
+export const keys = {
+  events: (prefix: string, jobId: string) => `${prefix}:events:${jobId}`,
+  eventSeq: (prefix: string, jobId: string) => `${prefix}:events-seq:${jobId}`,
+  cancel: (prefix: string, jobId: string) => `${prefix}:cancel:${jobId}`,
+  worker: (prefix: string, workerId: string) => `${prefix}:worker:${workerId}`,
+  workers: (prefix: string) => `${prefix}:workers`,
+};
+
+/** BullMQ's own keys live under this prefix. */
+export const bullPrefix = (prefix: string) => `${prefix}:bull`;

@@ -1,0 +1,129 @@
+/**
+ * Keras optimizers on tfjs: the names, parameters and defaults of Keras 2 (not
+ * tfjs's defaults), mapped onto the tfjs optimizer classes.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { OptimizerConfig } from './types.ts';
+
+export interface OptimizerParamSpec {
+  kind: 'number' | 'boolean';
+  /** Inclusive bounds. */
+  min?: number;
+  max?: number;
+  /** Strict bounds. */
+  gt?: number;
+  lt?: number;
+  /** The only value accepted (amsgrad: false). */
+  only?: boolean;
+  describe: string;
+}
+
+const LR: OptimizerParamSpec = { kind: 'number', gt: 0, describe: 'a number > 0' };
+const BETA: OptimizerParamSpec = { kind: 'number', min: 0, lt: 1, describe: 'a number in [0, 1)' };
+const EPS: OptimizerParamSpec = { kind: 'number', gt: 0, describe: 'a number > 0' };
+const MOMENTUM: OptimizerParamSpec = { kind: 'number', min: 0, max: 1, describe: 'a number in [0, 1]' };
+const BOOL: OptimizerParamSpec = { kind: 'boolean', describe: 'a boolean' };
+
+/** Keras 2 optimizers: accepted parameters (canonical snake_case) with Keras's defaults. */
+export const OPTIMIZER_SPECS: Record<string, { defaults: Record<string, number | boolean>; params: Record<string, OptimizerParamSpec> }> = {
+  sgd: {
+    defaults: { learning_rate: 0.01, momentum: 0, nesterov: false },
+    params: { learning_rate: LR, momentum: MOMENTUM, nesterov: BOOL },
+  },
+  adam: {
+    defaults: { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7, amsgrad: false },
+    params: {
+      learning_rate: LR, beta_1: BETA, beta_2: BETA, epsilon: EPS,
+      amsgrad: { kind: 'boolean', only: false, describe: 'false (tfjs has no AMSGrad)' },
+    },
+  },
+  rmsprop: {
+    defaults: { learning_rate: 0.001, rho: 0.9, momentum: 0, epsilon: 1e-7, centered: false },
+    params: { learning_rate: LR, rho: BETA, momentum: MOMENTUM, epsilon: EPS, centered: BOOL },
+  },
+  adagrad: {
+    defaults: { learning_rate: 0.001, initial_accumulator_value: 0.1, epsilon: 1e-7 },
+    params: { learning_rate: LR, initial_accumulator_value: { kind: 'number', min: 0, describe: 'a number >= 0' }, epsilon: EPS },
+  },
+  adadelta: {
+    defaults: { learning_rate: 0.001, rho: 0.95, epsilon: 1e-7 },
+    params: { learning_rate: LR, rho: BETA, epsilon: EPS },
+  },
+  adamax: {
+    defaults: { learning_rate: 0.001, beta_1: 0.9, beta_2: 0.999, epsilon: 1e-7 },
+    params: { learning_rate: LR, beta_1: BETA, beta_2: BETA, epsilon: EPS },
+  },
+};
+
+/** Other spellings of parameter names, after camelCase -> snake_case. */
+export const OPTIMIZER_PARAM_ALIASES: Record<string, string> = {
+  lr: 'learning_rate',
+  beta1: 'beta_1',
+  beta2: 'beta_2',
+  use_nesterov: 'nesterov',
+};
+
+/**
+ * Adagrad with a configurable epsilon: tfjs's AdagradOptimizer always uses the
+ * backend epsilon (1e-7 on float32 backends, Keras's default) and takes none.
+ */
+class KerasAdagrad extends tf.AdagradOptimizer {
+  private readonly eps: number;
+
+  constructor(learningRate: number, initialAccumulatorValue: number, epsilon: number) {
+    super(learningRate, initialAccumulatorValue);
+    this.eps = epsilon;
+  }
+
+  override applyGradients(variableGradients: tf.NamedTensorMap | Array<{ name: string; tensor: tf.Tensor }>): void {
+    // The accumulator list is private in tfjs's class; same layout, so state save/restore keeps working.
+    const self = this as unknown as { accumulatedGrads: Array<{ originalName: string; variable: tf.Variable }>; initialAccumulatorValue: number };
+    const names = Array.isArray(variableGradients) ? variableGradients.map((item) => item.name) : Object.keys(variableGradients);
+    names.forEach((name, i) => {
+      const value = tf.engine().registeredVariables[name]!;
+      if (self.accumulatedGrads[i] == null) {
+        self.accumulatedGrads[i] = {
+          originalName: `${name}/accumulator`,
+          variable: tf.tidy(() => tf.fill(value.shape, self.initialAccumulatorValue).variable(false)),
+        };
+      }
+      const gradient = Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
+      if (gradient == null) return;
+      const acc = self.accumulatedGrads[i]!.variable;
+      tf.tidy(() => {
+        const newAcc = acc.add(gradient.square());
+        acc.assign(newAcc);
+        value.assign(value.sub(gradient.div(newAcc.add(this.eps).sqrt()).mul(this.learningRate)));
+      });
+    });
+    this.incrementIterations();
+  }
+}
+
+/** The tfjs optimizer for a resolved config; parameters left out take Keras's defaults. */
+export function makeOptimizer(cfg: OptimizerConfig): tf.Optimizer {
+  const type = cfg.type.toLowerCase();
+  const spec = OPTIMIZER_SPECS[type];
+  if (!spec) throw new Error(`unknown optimizer "${cfg.type}"`);
+  const p = { ...spec.defaults, ...cfg.params };
+  const num = (k: string) => Number(p[k]);
+  switch (type) {
+    case 'sgd':
+      // Keras SGD with momentum is tfjs's MomentumOptimizer (the same update with a constant rate).
+      return num('momentum') > 0
+        ? tf.train.momentum(num('learning_rate'), num('momentum'), Boolean(p.nesterov))
+        : tf.train.sgd(num('learning_rate'));
+    case 'adam':
+      return tf.train.adam(num('learning_rate'), num('beta_1'), num('beta_2'), num('epsilon'));
+    case 'rmsprop':
+      return tf.train.rmsprop(num('learning_rate'), num('rho'), num('momentum'), num('epsilon'), Boolean(p.centered));
+    case 'adagrad':
+      return new KerasAdagrad(num('learning_rate'), num('initial_accumulator_value'), num('epsilon'));
+    case 'adadelta':
+      return tf.train.adadelta(num('learning_rate'), num('rho'), num('epsilon'));
+    case 'adamax':
+      return tf.train.adamax(num('learning_rate'), num('beta_1'), num('beta_2'), num('epsilon'), 0);
+    default:
+      throw new Error(`unknown optimizer "${cfg.type}"`);
+  }
+}

@@ -1,0 +1,61 @@
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
+import { IdParams, errorResponses } from '../schemas/common.ts';
+import { EventsQuery } from '../schemas/jobs.ts';
+import type { JobRecord } from '../jobs/contract.ts';
+import { findOr404 } from './lookup.ts';
+
+/**
+ * GET /v1/jobs/:id/events (WebSocket): every event after `since`, then live
+ * ones, one JSON object per message; the server closes with 1000 after `done`.
+ */
+const eventRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { config }) => {
+  const sockets = new Set<{ close: (code: number, reason: string) => void }>();
+  app.addHook('preClose', async () => {
+    for (const socket of sockets) socket.close(1001, 'server shutting down');
+  });
+
+  app.get('/jobs/:id/events', {
+    websocket: true,
+    schema: {
+      tags: ['jobs'],
+      summary: 'Live job events over a WebSocket (status, batch, epoch, done)',
+      params: IdParams,
+      querystring: EventsQuery,
+      response: { ...errorResponses },
+    },
+    // Runs before the upgrade: an unknown job answers a plain 404, not a socket.
+    preValidation: async (req) => {
+      const { id } = req.params as { id: string };
+      await findOr404<JobRecord>(app, 'job', req.tenant, id);
+      if (app.eventsHub.clientCount(id) >= config.limits.wsClientsPerJob) {
+        throw new ApiError('LIMIT_EXCEEDED', `job ${id} already has ${config.limits.wsClientsPerJob} watchers (MAX_WS_CLIENTS_PER_JOB)`);
+      }
+    },
+  }, async (socket, req) => {
+    const { id } = req.params;
+    sockets.add(socket);
+    let unsubscribe: (() => void) | undefined;
+    let closed = false;
+    socket.on('close', () => {
+      closed = true;
+      sockets.delete(socket);
+      unsubscribe?.();
+    });
+    socket.on('error', (err) => req.log.debug({ err }, 'websocket error'));
+    try {
+      const off = await app.eventsHub.subscribe(id, req.query.since, (event) => {
+        if (socket.readyState !== socket.OPEN) return;
+        socket.send(JSON.stringify(event));
+        if (event.type === 'done') socket.close(1000, 'job finished');
+      });
+      if (closed) off();
+      else unsubscribe = off;
+    } catch (err) {
+      req.log.warn({ err }, 'could not subscribe to job events');
+      socket.close(1011, 'events unavailable, reconnect with ?since=');
+    }
+  });
+};
+export default eventRoutes;

@@ -1,0 +1,72 @@
+import { Type } from '@sinclair/typebox';
+import { Timestamp } from './common.ts';
+
+const Callback = Type.Object({ type: Type.String() }, { additionalProperties: true });
+
+export const FitBody = Type.Object(
+  {
+    dataset_id: Type.String({ minLength: 1, maxLength: 64 }),
+    epochs: Type.Integer({ minimum: 1, default: 1 }),
+    batch_size: Type.Integer({ minimum: 1, default: 32 }),
+    validation_split: Type.Optional(Type.Number({ minimum: 0, exclusiveMaximum: 1 })),
+    validation_dataset_id: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    shuffle: Type.Boolean({ default: true }),
+    initial_epoch: Type.Integer({ minimum: 0, default: 0 }),
+    class_weight: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: 0 }))),
+    seed: Type.Optional(Type.Integer({ minimum: 0, description: 'Seeds the per-epoch shuffle, for repeatable runs.' })),
+    compile: Type.Optional(Type.Object({}, { additionalProperties: true, description: "Overrides the model's compile for this fit (and later ones)." })),
+    callbacks: Type.Optional(Type.Array(Callback, { maxItems: 16, description: 'Keras callbacks by name: early_stopping (monitor, min_delta, patience, mode, restore_best_weights).' })),
+  },
+  { additionalProperties: false },
+);
+
+export const EvaluateBody = Type.Object(
+  {
+    dataset_id: Type.String({ minLength: 1, maxLength: 64 }),
+    batch_size: Type.Integer({ minimum: 1, default: 32 }),
+    version: Type.Optional(Type.Integer({ minimum: 1, description: 'Model version to evaluate (default: newest).' })),
+  },
+  { additionalProperties: false },
+);
+
+const NumberList = Type.Record(Type.String(), Type.Array(Type.Number()));
+
+export const Job = Type.Object(
+  {
+    id: Type.String(),
+    kind: Type.Union([Type.Literal('fit'), Type.Literal('evaluate')]),
+    model_id: Type.String(),
+    dataset_id: Type.String(),
+    status: Type.Union(['queued', 'running', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s))),
+    params: Type.Record(Type.String(), Type.Unknown()),
+    progress: Type.Union([Type.Object({ epoch: Type.Integer(), epochs: Type.Integer() }), Type.Null()]),
+    history: Type.Union([NumberList, Type.Null()]),
+    result: Type.Union([Type.Record(Type.String(), Type.Number()), Type.Null()]),
+    error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
+    base_version: Type.Union([Type.Integer(), Type.Null()]),
+    model_version: Type.Union([Type.Integer(), Type.Null()]),
+    attempts: Type.Integer(),
+    created_at: Timestamp,
+    started_at: Type.Union([Timestamp, Type.Null()]),
+    finished_at: Type.Union([Timestamp, Type.Null()]),
+  },
+  { $id: 'Job' },
+);
+
+export const JobListQuery = Type.Object(
+  {
+    limit: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    cursor: Type.Optional(Type.String({ maxLength: 64 })),
+    model_id: Type.Optional(Type.String({ maxLength: 64 })),
+    status: Type.Optional(Type.Union(['queued', 'running', 'completed', 'failed', 'cancelled'].map((s) => Type.Literal(s)))),
+  },
+  { additionalProperties: false },
+);
+
+export const EventsQuery = Type.Object(
+  {
+    since: Type.Integer({ minimum: 0, default: 0, description: 'Replay only events with a larger seq.' }),
+    access_token: Type.Optional(Type.String({ description: 'The API key, for clients that cannot set headers.' })),
+  },
+  { additionalProperties: false },
+);

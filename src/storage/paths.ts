@@ -1,0 +1,32 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
+import { randomBytes } from 'node:crypto';
+
+/** Where each blob lives under DATA_DIR. Ids and tenants are validated before they reach a path. */
+export const paths = {
+  dataset: (dataDir: string, tenant: string, id: string) => path.join(dataDir, 'tenants', tenant, 'datasets', id),
+  model: (dataDir: string, tenant: string, id: string) => path.join(dataDir, 'tenants', tenant, 'models', id),
+  modelVersion: (dataDir: string, tenant: string, id: string, version: number) =>
+    path.join(dataDir, 'tenants', tenant, 'models', id, `v${version}`),
+  tmp: (dataDir: string) => path.join(dataDir, 'tmp'),
+};
+
+/**
+ * Writes a directory atomically: `fill` writes into a fresh temporary directory,
+ * which is renamed into place only when complete, so a crash or a refused write
+ * never leaves a half-written blob behind.
+ */
+export async function writeDirAtomically(dataDir: string, target: string, fill: (dir: string) => Promise<void>): Promise<void> {
+  const tmpRoot = paths.tmp(dataDir);
+  await fs.mkdir(tmpRoot, { recursive: true });
+  const tmp = path.join(tmpRoot, `${path.basename(target)}-${randomBytes(4).toString('hex')}`);
+  await fs.mkdir(tmp);
+  try {
+    await fill(tmp);
+    await fs.mkdir(path.dirname(target), { recursive: true });
+    await fs.rename(tmp, target);
+  } catch (err) {
+    await fs.rm(tmp, { recursive: true, force: true });
+    throw err;
+  }
+}

@@ -1,0 +1,492 @@
+/**
+ * Our own Keras 2 style training loop (fit / evaluate / predict) over a tf.LayersModel.
+ *
+ * tfjs-layers' model.fit is not used: it rejects loss_weights, names metrics "acc",
+ * and gives no per-batch control. Here each step is optimizer.minimize over
+ * model.apply(xs, {training: true}); losses and metrics are accumulated on the
+ * device and read back once per epoch (or when a batch hook asks for logs).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { SpecError } from '../src/errors.ts';
+import { lossFunction } from '../src/model-spec/losses.ts';
+import { metricFunction } from '../src/model-spec/metrics.ts';
+import { makeOptimizer } from '../src/model-spec/optimizers.ts';
+import type { ArrayColumn, CompiledConfig } from '../src/model-spec/types.ts';
+
+export interface FitOptions {
+  epochs: number;
+  batchSize: number;
+  /** Fraction of the samples, taken from the end before any shuffling (Keras), held out for validation. */
+  validationSplit?: number;
+  /** Shuffle the training samples each epoch (default true, as Keras). */
+  shuffle?: boolean;
+  /** Epochs run from initialEpoch to epochs - 1; epoch numbers in hooks and history are absolute. */
+  initialEpoch?: number;
+  /** Single-output models: class index (as a string) -> weight of that class's samples in the loss. */
+  classWeight?: Record<string, number>;
+  /** Seeds the shuffling; without it the order comes from Math.random. */
+  seed?: number;
+}
+
+export interface FitHooks {
+  /**
+   * After every batch. `logs` reads the running epoch means (a GPU->CPU readback), so call it
+   * only when it will be used, and before the returned promise settles.
+   */
+  onBatchEnd?: (epoch: number, batch: number, logs: () => Promise<Record<string, number>>) => Promise<void> | void;
+  /** After every completed epoch, with the train and val_ means. */
+  onEpochEnd?: (epoch: number, logs: Record<string, number>) => Promise<void> | void;
+  /** Checked after every batch and every epoch: true stops there and fit returns the history so far. */
+  shouldStop?: () => boolean;
+}
+
+export interface FitResult {
+  /** Keras History.history: one value per completed epoch per key. */
+  history: Record<string, number[]>;
+  /** True when shouldStop ended the run. */
+  stopped: boolean;
+  /** Epochs completed by this call. */
+  epochsRun: number;
+}
+
+type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
+
+/** Everything a step needs, built once per fit/evaluate from the compiled config. */
+interface StepFns {
+  losses: LossFn[];
+  weights: number[];
+  /** [output index, per-sample metric fn] in log order. */
+  metrics: Array<[number, LossFn]>;
+  /** The log keys, in Keras order: loss, <out>_loss (several outputs), metrics by output. */
+  keys: string[];
+}
+
+function fail(path: string, message: string, code: 'FIT_OPTIONS_INVALID' | 'DATASET_MISMATCH' | 'DATASET_INVALID' = 'FIT_OPTIONS_INVALID'): never {
+  throw new SpecError(path, message, code);
+}
+
+function prod(shape: number[]): number {
+  return shape.reduce((a, b) => a * b, 1);
+}
+
+function buildStepFns(compiled: CompiledConfig, outputNames: string[]): StepFns {
+  const multi = outputNames.length > 1;
+  const keys = ['loss'];
+  if (multi) for (const name of outputNames) keys.push(`${name}_loss`);
+  const metrics: Array<[number, LossFn]> = [];
+  compiled.metrics.forEach((list, i) => {
+    for (const m of list) {
+      metrics.push([i, metricFunction(m)]);
+      keys.push(multi ? `${outputNames[i]}_${m.key}` : m.key);
+    }
+  });
+  return {
+    losses: compiled.losses.map((l) => lossFunction(l)),
+    weights: compiled.loss_weights.map((w) => w ?? 1),
+    metrics,
+    keys,
+  };
+}
+
+/** Sample count shared by every column; throws when they disagree or a column is malformed. */
+function sampleCount(cols: ArrayColumn[], what: 'x' | 'y'): number {
+  let n = -1;
+  cols.forEach((col, i) => {
+    const row = prod(col.shape);
+    if (row === 0 || col.data.length % row !== 0) fail(`${what}[${i}]`, `column data of ${col.data.length} values does not divide into samples of shape [${col.shape.join(', ')}]`, 'DATASET_INVALID');
+    const count = col.data.length / row;
+    if (n >= 0 && count !== n) fail(`${what}[${i}]`, `has ${count} samples but the others have ${n}`, 'DATASET_MISMATCH');
+    n = count;
+  });
+  return Math.max(n, 0);
+}
+
+function checkData(model: tf.LayersModel, compiled: CompiledConfig, outputNames: string[], x: ArrayColumn[], y: ArrayColumn[] | null, prefix = ''): number {
+  if (x.length !== model.inputs.length) fail(`${prefix}x`, `the model has ${model.inputs.length} input(s), got ${x.length} x column(s)`, 'DATASET_MISMATCH');
+  const n = sampleCount(x, 'x');
+  if (y) {
+    const outs = model.outputs.length;
+    if (y.length !== outs || outputNames.length !== outs || compiled.losses.length !== outs) {
+      fail(`${prefix}y`, `the model has ${outs} output(s), got ${y.length} y column(s), ${outputNames.length} output name(s) and ${compiled.losses.length} loss(es)`, 'DATASET_MISMATCH');
+    }
+    const m = sampleCount(y, 'y');
+    if (m !== n) fail(`${prefix}y`, `x has ${n} samples but y has ${m}`, 'DATASET_MISMATCH');
+  }
+  return n;
+}
+
+/** mulberry32: a small seeded PRNG, good enough for shuffling. */
+function seededRandom(seed: number): () => number {
+  let a = seed >>> 0;
+  return () => {
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = a;
+    t = Math.imul(t ^ (t >>> 15), t | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
+  };
+}
+
+function shuffleInPlace(a: Int32Array, random: () => number): void {
+  for (let i = a.length - 1; i > 0; i--) {
+    const j = Math.floor(random() * (i + 1));
+    const t = a[i]!;
+    a[i] = a[j]!;
+    a[j] = t;
+  }
+}
+
+/**
+ * Makes batch tensors from columns: contiguous rows straight from the column (views, no copy),
+ * shuffled rows gathered into one reused buffer per column.
+ */
+class Batcher {
+  private readonly buffers: Float32Array[];
+  private readonly rows: number[];
+
+  constructor(private readonly cols: ArrayColumn[], batchSize: number, gathers: boolean) {
+    this.rows = cols.map((c) => prod(c.shape));
+    this.buffers = gathers ? this.rows.map((r) => new Float32Array(r * batchSize)) : [];
+  }
+
+  /** Rows start..end-1 in order. */
+  range(start: number, end: number): tf.Tensor[] {
+    return this.cols.map((col, i) => {
+      const row = this.rows[i]!;
+      // A view of the dataset's own array: tfjs never writes into its inputs, and nothing here mutates columns.
+      return tf.tensor(col.data.subarray(start * row, end * row), [end - start, ...col.shape], 'float32');
+    });
+  }
+
+  /** The rows order[start..end-1]. */
+  gather(order: Int32Array, start: number, end: number): tf.Tensor[] {
+    // The cpu backend keeps the array it is given (no copy), so a reused buffer must be copied there;
+    // the other backends copy (or upload) it within the step, before the buffer is reused.
+    const copy = tf.getBackend() === 'cpu';
+    return this.cols.map((col, i) => {
+      const row = this.rows[i]!;
+      const buf = this.buffers[i]!;
+      for (let k = start; k < end; k++) {
+        const src = order[k]! * row;
+        buf.set(col.data.subarray(src, src + row), (k - start) * row);
+      }
+      const view = buf.subarray(0, (end - start) * row);
+      return tf.tensor(copy ? view.slice() : view, [end - start, ...col.shape], 'float32');
+    });
+  }
+}
+
+/** Turns model.apply's result into a list in output order. */
+function asList(out: tf.Tensor | tf.Tensor[]): tf.Tensor[] {
+  return Array.isArray(out) ? out : [out];
+}
+
+function applyModel(model: tf.LayersModel, xs: tf.Tensor[], training: boolean): tf.Tensor[] {
+  return asList(model.apply(xs.length === 1 ? xs[0]! : xs, { training }) as tf.Tensor | tf.Tensor[]);
+}
+
+/**
+ * The weight regularisation penalties of every layer, nested models included, each layer once.
+ * (tfjs's Sequential.calculateLosses() returns none for a top-level Sequential, so walk the layers.)
+ */
+function regularizationLosses(model: tf.LayersModel): tf.Scalar[] {
+  const seen = new Set<tf.layers.Layer>();
+  const out: tf.Scalar[] = [];
+  const visit = (layer: tf.layers.Layer): void => {
+    if (seen.has(layer)) return;
+    seen.add(layer);
+    const inner = (layer as unknown as { layers?: tf.layers.Layer[] }).layers;
+    if (Array.isArray(inner)) inner.forEach(visit);
+    else out.push(...layer.calculateLosses());
+  };
+  model.layers.forEach(visit);
+  return out;
+}
+
+/**
+ * The step's scalar total loss (what is minimised) and the vector of log values in key order:
+ * [total, <out>_loss..., metric means...]. `sampleWeights` scale output 0's per-sample losses.
+ */
+function stepValues(model: tf.LayersModel, fns: StepFns, preds: tf.Tensor[], ys: tf.Tensor[], sampleWeights: tf.Tensor | null): { total: tf.Scalar; vec: tf.Tensor1D } {
+  const outLosses = preds.map((pred, i) => {
+    let perSample = fns.losses[i]!(ys[i]!, pred);
+    // Keras's SUM_OVER_BATCH_SIZE with sample weights: sum(loss * w) / batch size.
+    if (sampleWeights && i === 0) perSample = perSample.mul(sampleWeights);
+    return perSample.mean() as tf.Scalar;
+  });
+  let total = outLosses.map((l, i) => l.mul(fns.weights[i]!)).reduce((a, b) => a.add(b)) as tf.Scalar;
+  // Regularisation penalties are part of the loss Keras reports (and of val_loss).
+  for (const reg of regularizationLosses(model)) total = total.add(reg);
+  const metricMeans = fns.metrics.map(([i, fn]) => fn(ys[i]!, preds[i]!).mean() as tf.Scalar);
+  const parts = [total, ...(preds.length > 1 ? outLosses : []), ...metricMeans];
+  return { total, vec: tf.stack(parts) as tf.Tensor1D };
+}
+
+function classWeightTable(classWeight: Record<string, number> | undefined, compiled: CompiledConfig, y: ArrayColumn[]): { table: number[] } | null {
+  if (classWeight === undefined || classWeight === null) return null;
+  if (typeof classWeight !== 'object' || Array.isArray(classWeight)) fail('class_weight', 'must be an object mapping class index to weight, like {"0": 1, "1": 5}');
+  const entries = Object.entries(classWeight);
+  if (entries.length === 0) return null;
+  if (compiled.losses.length !== 1) fail('class_weight', 'is only supported for models with a single output (as in Keras)');
+  if (y[0] && y[0].shape.length > 1) fail('class_weight', `is not supported for targets of shape [${y[0].shape.join(', ')}] (only class labels or one-hot rows)`);
+  let max = -1;
+  for (const [key, w] of entries) {
+    if (!/^(0|[1-9][0-9]*)$/.test(key)) fail(`class_weight.${key}`, `keys must be class indices ("0", "1", ...), got "${key}"`);
+    if (typeof w !== 'number' || !Number.isFinite(w) || w < 0) fail(`class_weight.${key}`, `must be a number >= 0, got ${JSON.stringify(w)}`);
+    max = Math.max(max, Number(key));
+  }
+  if (max > 1_000_000) fail('class_weight', 'class indices above 1000000 are not supported');
+  // Classes left out (and labels beyond the table, the last slot) weigh 1.
+  const table = new Array<number>(max + 2).fill(1);
+  for (const [key, w] of entries) table[Number(key)] = w;
+  return { table };
+}
+
+/** Per-sample class weights for a batch of targets, as Keras's class_weight map fn picks the class. */
+function sampleClassWeights(table: tf.Tensor1D, yTrue: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    const last = yTrue.rank === 2 ? yTrue.shape[1]! : 1;
+    const cls = last > 1 ? yTrue.argMax(-1) : yTrue.reshape([-1]).cast('int32');
+    return tf.gather(table, cls.clipByValue(0, table.shape[0] - 1).cast('int32'));
+  });
+}
+
+const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+
+/**
+ * Runs a model over (x, y) in batches with training=false and returns the on-device sum of
+ * batch log vectors weighted by batch size (divide by the sample count for means).
+ */
+async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: ArrayColumn[], y: ArrayColumn[], n: number, batchSize: number): Promise<tf.Tensor1D> {
+  const xb = new Batcher(x, batchSize, false);
+  const yb = new Batcher(y, batchSize, false);
+  let accum: tf.Tensor1D = tf.zeros([fns.keys.length]);
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    const xs = xb.range(start, end);
+    const ys = yb.range(start, end);
+    try {
+      const next = tf.tidy(() => {
+        const preds = applyModel(model, xs, false);
+        const { vec } = stepValues(model, fns, preds, ys, null);
+        return accum.add(vec.mul(end - start)) as tf.Tensor1D;
+      });
+      accum.dispose();
+      accum = next;
+    } finally {
+      tf.dispose([...xs, ...ys]);
+    }
+    await yieldToEventLoop();
+  }
+  return accum;
+}
+
+function toLogs(keys: string[], values: ArrayLike<number>, offset: number, count: number, prefix = ''): Record<string, number> {
+  const logs: Record<string, number> = {};
+  keys.forEach((k, i) => {
+    logs[prefix + k] = values[offset + i]! / count;
+  });
+  return logs;
+}
+
+/** Columns viewing rows start..end-1 of each column (no copy). */
+function sliceColumns(cols: ArrayColumn[], start: number, end: number): ArrayColumn[] {
+  return cols.map((c) => {
+    const row = prod(c.shape);
+    return { shape: c.shape, data: c.data.subarray(start * row, end * row) };
+  });
+}
+
+/**
+ * Trains `model` like Keras 2's model.fit. `x` is in the model's input order, `y` in output order.
+ * Creates its optimizer from `compiled.optimizer` and disposes it, and every tensor it made, before returning.
+ */
+export async function fit(
+  model: tf.LayersModel,
+  compiled: CompiledConfig,
+  outputNames: string[],
+  x: ArrayColumn[],
+  y: ArrayColumn[],
+  opts: FitOptions,
+  hooks: FitHooks = {},
+  validation?: { x: ArrayColumn[]; y: ArrayColumn[] },
+): Promise<FitResult> {
+  const { epochs, batchSize } = opts;
+  const initialEpoch = opts.initialEpoch ?? 0;
+  const split = opts.validationSplit ?? 0;
+  if (!Number.isInteger(epochs) || epochs < 0) fail('epochs', `must be an integer >= 0, got ${epochs}`);
+  if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);
+  if (!Number.isInteger(initialEpoch) || initialEpoch < 0) fail('initial_epoch', `must be an integer >= 0, got ${initialEpoch}`);
+  if (typeof split !== 'number' || !(split >= 0 && split < 1)) fail('validation_split', `must be a number in [0, 1), got ${split}`);
+
+  const n = checkData(model, compiled, outputNames, x, y);
+  let nTrain = n;
+  let val: { x: ArrayColumn[]; y: ArrayColumn[]; n: number } | null = null;
+  if (validation) {
+    // validation data takes precedence over validation_split, as in Keras.
+    val = { x: validation.x, y: validation.y, n: checkData(model, compiled, outputNames, validation.x, validation.y, 'validation.') };
+    if (val.n === 0) val = null;
+  } else if (split > 0) {
+    // Keras: the last fraction of the samples, before shuffling, is the validation set.
+    nTrain = Math.floor(n * (1 - split));
+    if (nTrain === 0 || nTrain === n) {
+      fail('validation_split', `${n} samples cannot be split into training and validation sets with validation_split=${split}`);
+    }
+    val = { x: sliceColumns(x, nTrain, n), y: sliceColumns(y, nTrain, n), n: n - nTrain };
+  }
+  if (nTrain === 0) fail('dataset_id', 'the dataset has no samples to train on', 'DATASET_INVALID');
+  const cw = classWeightTable(opts.classWeight, compiled, y);
+
+  const fns = buildStepFns(compiled, outputNames);
+  const random = opts.seed === undefined ? Math.random : seededRandom(opts.seed);
+  const shuffle = opts.shuffle ?? true;
+  const order = new Int32Array(nTrain);
+  for (let i = 0; i < nTrain; i++) order[i] = i;
+  const xb = new Batcher(x, batchSize, true);
+  const yb = new Batcher(y, batchSize, true);
+  const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
+  const history: Record<string, number[]> = {};
+  const optimizer = makeOptimizer(compiled.optimizer);
+  const cwTable = cw ? tf.tensor1d(cw.table, 'float32') : null;
+  let stopped = false;
+  let epochsRun = 0;
+  let accum: tf.Tensor1D | null = null;
+
+  try {
+    for (let epoch = initialEpoch; epoch < epochs; epoch++) {
+      if (shuffle) shuffleInPlace(order, random);
+      accum = tf.zeros([fns.keys.length]);
+      let seen = 0;
+      let batch = 0;
+      for (let start = 0; start < nTrain; start += batchSize, batch++) {
+        const end = Math.min(nTrain, start + batchSize);
+        const xs = xb.gather(order, start, end);
+        const ys = yb.gather(order, start, end);
+        const sw = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
+        let vec: tf.Tensor1D | null = null;
+        try {
+          const lossAndLogs = (training: boolean) => {
+            const preds = applyModel(model, xs, training);
+            const out = stepValues(model, fns, preds, ys, sw);
+            // The log values outlive the gradient scope; they are disposed after accumulation.
+            vec = tf.keep(out.vec);
+            return out.total;
+          };
+          if (varList.length > 0) {
+            const cost = optimizer.minimize(() => lossAndLogs(true), true, varList);
+            cost?.dispose();
+          } else {
+            // Nothing to train (every layer frozen): still run the model in training mode for the logs.
+            tf.tidy(() => {
+              lossAndLogs(true);
+            });
+          }
+          const prev: tf.Tensor1D = accum;
+          const bs = end - start;
+          accum = tf.tidy(() => prev.add(vec!.mul(bs)) as tf.Tensor1D);
+          prev.dispose();
+        } finally {
+          tf.dispose([...xs, ...ys]);
+          if (sw) sw.dispose();
+          if (vec) (vec as tf.Tensor).dispose();
+        }
+        seen += end - start;
+
+        if (hooks.onBatchEnd) {
+          const current: tf.Tensor1D = accum;
+          const count = seen;
+          const logs = async () => {
+            if (current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
+            return toLogs(fns.keys, await current.data(), 0, count);
+          };
+          await hooks.onBatchEnd(epoch, batch, logs);
+        }
+        await yieldToEventLoop();
+        if (hooks.shouldStop?.()) {
+          stopped = true;
+          break;
+        }
+      }
+      if (stopped) break;
+
+      // Epoch end: validation on device, then one readback of train and val sums together.
+      let logs: Record<string, number>;
+      if (val) {
+        const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize);
+        const both = tf.concat([accum, valAccum]);
+        valAccum.dispose();
+        const values = await both.data();
+        both.dispose();
+        logs = { ...toLogs(fns.keys, values, 0, nTrain), ...toLogs(fns.keys, values, fns.keys.length, val.n, 'val_') };
+      } else {
+        logs = toLogs(fns.keys, await accum.data(), 0, nTrain);
+      }
+      accum.dispose();
+      accum = null;
+      for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
+      epochsRun++;
+      if (hooks.onEpochEnd) await hooks.onEpochEnd(epoch, logs);
+      if (hooks.shouldStop?.()) {
+        stopped = true;
+        break;
+      }
+    }
+  } finally {
+    if (accum) accum.dispose();
+    if (cwTable) cwTable.dispose();
+    optimizer.dispose();
+  }
+  return { history, stopped, epochsRun };
+}
+
+/**
+ * Keras's model.evaluate: batched, training=false; returns {loss, <metric keys>} (several
+ * outputs: loss, <out>_loss, <out>_<metric>), sample-weighted means over the whole set.
+ */
+export async function evaluate(
+  model: tf.LayersModel,
+  compiled: CompiledConfig,
+  outputNames: string[],
+  x: ArrayColumn[],
+  y: ArrayColumn[],
+  batchSize: number,
+): Promise<Record<string, number>> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);
+  const n = checkData(model, compiled, outputNames, x, y);
+  if (n === 0) fail('dataset_id', 'the dataset has no samples to evaluate on', 'DATASET_INVALID');
+  const fns = buildStepFns(compiled, outputNames);
+  const accum = await accumulateEval(model, fns, x, y, n, batchSize);
+  try {
+    return toLogs(fns.keys, await accum.data(), 0, n);
+  } finally {
+    accum.dispose();
+  }
+}
+
+/**
+ * Keras's model.predict: batched, training=false. Returns, per output in model order, nested
+ * arrays shaped [samples, ...outputShape].
+ */
+export async function predict(model: tf.LayersModel, x: ArrayColumn[], batchSize: number): Promise<number[][][]> {
+  if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);
+  if (x.length !== model.inputs.length) fail('x', `the model has ${model.inputs.length} input(s), got ${x.length} x column(s)`, 'DATASET_MISMATCH');
+  const n = sampleCount(x, 'x');
+  const results: unknown[][] = model.outputs.map(() => []);
+  const xb = new Batcher(x, batchSize, false);
+  for (let start = 0; start < n; start += batchSize) {
+    const end = Math.min(n, start + batchSize);
+    const xs = xb.range(start, end);
+    let preds: tf.Tensor[] = [];
+    try {
+      preds = tf.tidy(() => applyModel(model, xs, false));
+      for (let i = 0; i < preds.length; i++) {
+        const rows = (await preds[i]!.array()) as unknown[];
+        for (const row of rows) results[i]!.push(row);
+      }
+    } finally {
+      tf.dispose([...xs, ...preds]);
+    }
+    await yieldToEventLoop();
+  }
+  return results as number[][][];
+}
