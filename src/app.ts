@@ -1,4 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
+import { Ajv } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
@@ -36,13 +37,28 @@ function isRedisDown(err: Error): boolean {
   return /Stream isn't writeable|Connection is closed|ECONNREFUSED|MaxRetriesPerRequest|enableOfflineQueue/i.test(err.message ?? '');
 }
 
+/**
+ * Bodies are JSON and validated strictly (no "32" for 32, unknown fields refused, not
+ * dropped); query strings and params are text, so their numbers and booleans are coerced.
+ */
+function buildValidatorCompiler(externalSchemas: unknown) {
+  const strict = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: false, strict: false });
+  const coercing = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: true, strict: false });
+  for (const schema of Object.values((externalSchemas ?? {}) as Record<string, object>)) {
+    strict.addSchema(schema);
+    coercing.addSchema(schema);
+  }
+  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? strict : coercing).compile(schema);
+}
+
 /** The Fastify app, not listening: server.ts listens, tests inject or listen on port 0. */
 export async function buildApp(config: Config, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? { level: config.logLevel, redact: ['req.headers.authorization'] },
     bodyLimit: config.limits.bodyBytes,
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
     forceCloseConnections: true,
+    // Through the schema controller, so contexts that add shared schemas keep this compiler.
+    schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((err: FastifyError | ApiError | SpecError, req, reply) => {
@@ -89,6 +105,8 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   });
 
   await app.register(swagger, {
+    // Name shared schemas by their $id in components (ErrorResponse, Model, ...).
+    refResolver: { buildLocalReference: (json, _base, _fragment, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
     openapi: {
       openapi: '3.1.0',
       info: {

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../src/errors.ts';
+import { checkTargetShape } from '../src/model-spec/compile.ts';
 import { lossFunction } from '../src/model-spec/losses.ts';
 import { metricFunction } from '../src/model-spec/metrics.ts';
 import { makeOptimizer } from '../src/model-spec/optimizers.ts';
@@ -101,18 +102,44 @@ function sampleCount(cols: ArrayColumn[], what: 'x' | 'y'): number {
   return Math.max(n, 0);
 }
 
-function checkData(model: tf.LayersModel, compiled: CompiledConfig, outputNames: string[], x: ArrayColumn[], y: ArrayColumn[] | null, prefix = ''): number {
+/**
+ * The per-sample shape a column is fed as, for a model input of shape `want` (no batch dim):
+ * its own when it fits (null matches anything), with a trailing 1 added or dropped when
+ * only that differs (Keras expands 1-D data); null when it does not fit.
+ */
+function feedShape(col: number[], want: Array<number | null>): number[] | null {
+  const eq = (a: number[]) => a.length === want.length && want.every((d, i) => d === null || d === a[i]);
+  if (eq(col)) return col;
+  if (eq([...col, 1])) return [...col, 1];
+  if (col.length > 0 && col[col.length - 1] === 1 && eq(col.slice(0, -1))) return col.slice(0, -1);
+  return null;
+}
+
+/** Checks x against the model inputs (and y against the outputs under their losses); returns the sample count and the x feed shapes. */
+function checkData(model: tf.LayersModel, compiled: CompiledConfig | null, outputNames: string[], x: ArrayColumn[], y: ArrayColumn[] | null, prefix = ''): { n: number; xShapes: number[][] } {
   if (x.length !== model.inputs.length) fail(`${prefix}x`, `the model has ${model.inputs.length} input(s), got ${x.length} x column(s)`, 'DATASET_MISMATCH');
+  const xShapes = x.map((col, i) => {
+    const want = model.inputs[i]!.shape.slice(1);
+    const shape = feedShape(col.shape, want);
+    if (!shape) {
+      fail(`${prefix}x[${i}]`, `input "${model.inputs[i]!.name}" expects samples of shape [${want.map(String).join(', ')}], got [${col.shape.join(', ')}]`, 'DATASET_MISMATCH');
+    }
+    return shape;
+  });
   const n = sampleCount(x, 'x');
-  if (y) {
+  if (y && compiled) {
     const outs = model.outputs.length;
     if (y.length !== outs || outputNames.length !== outs || compiled.losses.length !== outs) {
       fail(`${prefix}y`, `the model has ${outs} output(s), got ${y.length} y column(s), ${outputNames.length} output name(s) and ${compiled.losses.length} loss(es)`, 'DATASET_MISMATCH');
     }
+    y.forEach((col, i) => {
+      const message = checkTargetShape({ name: outputNames[i]!, shape: model.outputs[i]!.shape.slice(1) }, compiled.losses[i]!, col.shape);
+      if (message) fail(`${prefix}y[${i}]`, message, 'DATASET_MISMATCH');
+    });
     const m = sampleCount(y, 'y');
     if (m !== n) fail(`${prefix}y`, `x has ${n} samples but y has ${m}`, 'DATASET_MISMATCH');
   }
-  return n;
+  return { n, xShapes };
 }
 
 /** mulberry32: a small seeded PRNG, good enough for shuffling. */
@@ -144,8 +171,12 @@ class Batcher {
   private readonly buffers: Float32Array[];
   private readonly rows: number[];
 
-  constructor(private readonly cols: ArrayColumn[], batchSize: number, gathers: boolean) {
+  private readonly shapes: number[][];
+
+  /** `shapes`: the per-sample shape each column is fed as (default: its own). */
+  constructor(private readonly cols: ArrayColumn[], batchSize: number, gathers: boolean, shapes?: number[][]) {
     this.rows = cols.map((c) => prod(c.shape));
+    this.shapes = shapes ?? cols.map((c) => c.shape);
     this.buffers = gathers ? this.rows.map((r) => new Float32Array(r * batchSize)) : [];
   }
 
@@ -154,7 +185,7 @@ class Batcher {
     return this.cols.map((col, i) => {
       const row = this.rows[i]!;
       // A view of the dataset's own array: tfjs never writes into its inputs, and nothing here mutates columns.
-      return tf.tensor(col.data.subarray(start * row, end * row), [end - start, ...col.shape], 'float32');
+      return tf.tensor(col.data.subarray(start * row, end * row), [end - start, ...this.shapes[i]!], 'float32');
     });
   }
 
@@ -171,7 +202,7 @@ class Batcher {
         buf.set(col.data.subarray(src, src + row), (k - start) * row);
       }
       const view = buf.subarray(0, (end - start) * row);
-      return tf.tensor(copy ? view.slice() : view, [end - start, ...col.shape], 'float32');
+      return tf.tensor(copy ? view.slice() : view, [end - start, ...this.shapes[i]!], 'float32');
     });
   }
 }
@@ -257,8 +288,8 @@ const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resol
  * Runs a model over (x, y) in batches with training=false and returns the on-device sum of
  * batch log vectors weighted by batch size (divide by the sample count for means).
  */
-async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: ArrayColumn[], y: ArrayColumn[], n: number, batchSize: number): Promise<tf.Tensor1D> {
-  const xb = new Batcher(x, batchSize, false);
+async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: ArrayColumn[], y: ArrayColumn[], n: number, batchSize: number, xShapes: number[][]): Promise<tf.Tensor1D> {
+  const xb = new Batcher(x, batchSize, false, xShapes);
   const yb = new Batcher(y, batchSize, false);
   let accum: tf.Tensor1D = tf.zeros([fns.keys.length]);
   for (let start = 0; start < n; start += batchSize) {
@@ -273,6 +304,9 @@ async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: ArrayColum
       });
       accum.dispose();
       accum = next;
+    } catch (err) {
+      accum.dispose();
+      throw err;
     } finally {
       tf.dispose([...xs, ...ys]);
     }
@@ -319,20 +353,20 @@ export async function fit(
   if (!Number.isInteger(initialEpoch) || initialEpoch < 0) fail('initial_epoch', `must be an integer >= 0, got ${initialEpoch}`);
   if (typeof split !== 'number' || !(split >= 0 && split < 1)) fail('validation_split', `must be a number in [0, 1), got ${split}`);
 
-  const n = checkData(model, compiled, outputNames, x, y);
+  const { n, xShapes } = checkData(model, compiled, outputNames, x, y);
   let nTrain = n;
-  let val: { x: ArrayColumn[]; y: ArrayColumn[]; n: number } | null = null;
+  let val: { x: ArrayColumn[]; y: ArrayColumn[]; n: number; xShapes: number[][] } | null = null;
   if (validation) {
     // validation data takes precedence over validation_split, as in Keras.
-    val = { x: validation.x, y: validation.y, n: checkData(model, compiled, outputNames, validation.x, validation.y, 'validation.') };
-    if (val.n === 0) val = null;
+    const checked = checkData(model, compiled, outputNames, validation.x, validation.y, 'validation.');
+    val = checked.n > 0 ? { x: validation.x, y: validation.y, n: checked.n, xShapes: checked.xShapes } : null;
   } else if (split > 0) {
     // Keras: the last fraction of the samples, before shuffling, is the validation set.
     nTrain = Math.floor(n * (1 - split));
     if (nTrain === 0 || nTrain === n) {
       fail('validation_split', `${n} samples cannot be split into training and validation sets with validation_split=${split}`);
     }
-    val = { x: sliceColumns(x, nTrain, n), y: sliceColumns(y, nTrain, n), n: n - nTrain };
+    val = { x: sliceColumns(x, nTrain, n), y: sliceColumns(y, nTrain, n), n: n - nTrain, xShapes };
   }
   if (nTrain === 0) fail('dataset_id', 'the dataset has no samples to train on', 'DATASET_INVALID');
   const cw = classWeightTable(opts.classWeight, compiled, y);
@@ -342,7 +376,7 @@ export async function fit(
   const shuffle = opts.shuffle ?? true;
   const order = new Int32Array(nTrain);
   for (let i = 0; i < nTrain; i++) order[i] = i;
-  const xb = new Batcher(x, batchSize, true);
+  const xb = new Batcher(x, batchSize, true, xShapes);
   const yb = new Batcher(y, batchSize, true);
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const history: Record<string, number[]> = {};
@@ -412,11 +446,15 @@ export async function fit(
       // Epoch end: validation on device, then one readback of train and val sums together.
       let logs: Record<string, number>;
       if (val) {
-        const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize);
+        const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize, val.xShapes);
         const both = tf.concat([accum, valAccum]);
         valAccum.dispose();
-        const values = await both.data();
-        both.dispose();
+        let values: ArrayLike<number>;
+        try {
+          values = await both.data();
+        } finally {
+          both.dispose();
+        }
         logs = { ...toLogs(fns.keys, values, 0, nTrain), ...toLogs(fns.keys, values, fns.keys.length, val.n, 'val_') };
       } else {
         logs = toLogs(fns.keys, await accum.data(), 0, nTrain);
@@ -452,10 +490,10 @@ export async function evaluate(
   batchSize: number,
 ): Promise<Record<string, number>> {
   if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);
-  const n = checkData(model, compiled, outputNames, x, y);
+  const { n, xShapes } = checkData(model, compiled, outputNames, x, y);
   if (n === 0) fail('dataset_id', 'the dataset has no samples to evaluate on', 'DATASET_INVALID');
   const fns = buildStepFns(compiled, outputNames);
-  const accum = await accumulateEval(model, fns, x, y, n, batchSize);
+  const accum = await accumulateEval(model, fns, x, y, n, batchSize, xShapes);
   try {
     return toLogs(fns.keys, await accum.data(), 0, n);
   } finally {
@@ -469,10 +507,9 @@ export async function evaluate(
  */
 export async function predict(model: tf.LayersModel, x: ArrayColumn[], batchSize: number): Promise<number[][][]> {
   if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);
-  if (x.length !== model.inputs.length) fail('x', `the model has ${model.inputs.length} input(s), got ${x.length} x column(s)`, 'DATASET_MISMATCH');
-  const n = sampleCount(x, 'x');
+  const { n, xShapes } = checkData(model, null, [], x, null);
   const results: unknown[][] = model.outputs.map(() => []);
-  const xb = new Batcher(x, batchSize, false);
+  const xb = new Batcher(x, batchSize, false, xShapes);
   for (let start = 0; start < n; start += batchSize) {
     const end = Math.min(n, start + batchSize);
     const xs = xb.range(start, end);

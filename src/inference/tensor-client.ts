@@ -17,9 +17,8 @@ export class TensorClient {
   constructor(private readonly opts: { tfBackend?: string; cacheSize: number; log: FastifyBaseLogger }) {}
 
   private start(): Worker {
-    const worker = new Worker(new URL('./tensor-thread.ts', import.meta.url), {
+    const worker = new Worker(new URL('./tensor-thread-boot.mjs', import.meta.url), {
       workerData: { tfBackend: this.opts.tfBackend, cacheSize: this.opts.cacheSize },
-      execArgv: ['--import', 'tsx'],
     });
     worker.on('message', (res: ThreadResponse) => {
       const waiter = this.pending.get(res.id);

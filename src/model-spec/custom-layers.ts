@@ -52,10 +52,12 @@ export class Subtract extends tf.layers.Layer {
     return [a[0] ?? b[0] ?? null, ...broadcastShapes(a.slice(1), b.slice(1))];
   }
 
-  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor | null {
-    if (!Array.isArray(mask)) return null;
+  override computeMask(_inputs: tf.Tensor | tf.Tensor[], mask?: tf.Tensor | tf.Tensor[]): tf.Tensor {
+    // tfjs's typing says Tensor, but null (no mask) is what Layer.computeMask returns too.
+    const none = null as unknown as tf.Tensor;
+    if (!Array.isArray(mask)) return none;
     const masks = mask.filter((m) => m != null);
-    if (masks.length === 0) return null;
+    if (masks.length === 0) return none;
     return tf.tidy(() => masks.slice(1).reduce((acc, m) => tf.logicalAnd(acc, m), masks[0]));
   }
 }

@@ -42,6 +42,8 @@ export interface LayerDef {
   validate?: (args: Record<string, unknown>, path: string, argPath: (name: string) => string) => void;
   /** Checks against the input shape (batch dim included) before the layer is called. */
   checkInput?: (args: Record<string, unknown>, inputShape: BatchShape, argPath: (name: string) => string) => void;
+  /** Adjusts the made layer to its input before it is called (after checkInput). */
+  beforeCall?: (layer: tf.layers.Layer, args: Record<string, unknown>, inputShape: BatchShape) => void;
   /** Parameters the layer will create on this input, computed before tfjs allocates them. */
   estimateParams?: (args: Record<string, unknown>, inputShape: BatchShape) => number;
   /** Builds the tfjs layer from converted arguments. */
@@ -266,6 +268,15 @@ function namedObject(v: unknown, name: string, path: string): { kind: string; pa
 
 const normKey = (s: string) => s.toLowerCase().replace(/_/g, '');
 
+/** Runs a tfjs constructor; what it throws becomes a SpecError at the argument. */
+function made<T>(path: string, name: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (err) {
+    fail(path, `${name}: ${err instanceof Error ? err.message : String(err)}`);
+  }
+}
+
 /** Validates the parameters of an initializer/regularizer/constraint against what it takes. */
 function readParams(
   params: Record<string, unknown>,
@@ -296,7 +307,10 @@ const distribution = enumArg({
   truncatedNormal: 'normal',
 });
 
-type InitFactory = { params: Record<string, Converter>; make: (p: Record<string, unknown>) => tf.initializers.Initializer };
+type Initializer = ReturnType<typeof tf.initializers.ones>;
+type Regularizer = ReturnType<typeof tf.regularizers.l1>;
+type Constraint = ReturnType<typeof tf.constraints.nonNeg>;
+type InitFactory = { params: Record<string, Converter>; make: (p: Record<string, unknown>) => Initializer };
 const seedOnly = { seed: seedArg };
 const INITIALIZERS: Record<string, InitFactory> = {
   zeros: { params: {}, make: () => tf.initializers.zeros() },
@@ -332,10 +346,10 @@ const initializerArg: Converter = (v, name, path) => {
   const factory = INITIALIZERS[key];
   if (!factory) fail(path, `${name}: unknown initializer ${describe(obj.kind)}; valid initializers: ${INITIALIZER_NAMES.join(', ')}`);
   const params = readParams(obj.params, factory.params, `initializer ${obj.kind}`, obj.paramsPath);
-  return factory.make(params);
+  return made(path, name, () => factory.make(params));
 };
 
-const REGULARIZERS: Record<string, InitFactory | { params: Record<string, Converter>; make: (p: Record<string, unknown>) => tf.Regularizer }> = {
+const REGULARIZERS: Record<string, InitFactory | { params: Record<string, Converter>; make: (p: Record<string, unknown>) => Regularizer }> = {
   l1: { params: { l1: numArg({ min: 0 }) }, make: (p) => tf.regularizers.l1({ l1: (p.l1 as number) ?? 0.01 }) },
   l2: { params: { l2: numArg({ min: 0 }) }, make: (p) => tf.regularizers.l2({ l2: (p.l2 as number) ?? 0.01 }) },
   l1l2: {
@@ -357,10 +371,10 @@ const regularizerArg: Converter = (v, name, path) => {
     params.l1 ??= 0;
     params.l2 ??= 0;
   }
-  return factory.make(params);
+  return made(path, name, () => factory.make(params));
 };
 
-const CONSTRAINTS: Record<string, { params: Record<string, Converter>; make: (p: Record<string, unknown>) => tf.constraints.Constraint }> = {
+const CONSTRAINTS: Record<string, { params: Record<string, Converter>; make: (p: Record<string, unknown>) => Constraint }> = {
   maxnorm: { params: { maxValue: numArg({ min: 0 }), axis: intArg() }, make: (p) => tf.constraints.maxNorm(p) },
   nonneg: { params: {}, make: () => tf.constraints.nonNeg() },
   unitnorm: { params: { axis: intArg() }, make: (p) => tf.constraints.unitNorm(p) },
@@ -376,7 +390,8 @@ const constraintArg: Converter = (v, name, path) => {
   if (!obj) fail(path, `${name} must be a constraint name or {"class_name": ..., "config": {...}} (got ${describe(v)})`);
   const factory = CONSTRAINTS[normKey(obj.kind)];
   if (!factory) fail(path, `${name}: unknown constraint ${describe(obj.kind)}; valid constraints: max_norm, min_max_norm, non_neg, unit_norm`);
-  return factory.make(readParams(obj.params, factory.params, `constraint ${obj.kind}`, obj.paramsPath));
+  const params = readParams(obj.params, factory.params, `constraint ${obj.kind}`, obj.paramsPath);
+  return made(path, name, () => factory.make(params));
 };
 
 const padding = (causal = false) =>
@@ -555,7 +570,18 @@ const DEFS: LayerDef[] = [
     args: { targetShape: { convert: targetShapeArg } },
     required: ['targetShape'],
     checkInput: reshapeCheck,
-    create: (a) => L.reshape(a as never),
+    // tfjs never works out the -1 when it computes the output shape (it sees the batch dim as
+    // unknown), so the next layer would get a None dimension; Keras resolves it.
+    beforeCall: (layer, a, s) => {
+      const target = a.targetShape as number[];
+      const dims = s.slice(1);
+      if (!target.includes(-1) || dims.some((d) => d == null)) return;
+      const known = target.filter((d) => d !== -1).reduce((p, d) => p * d, 1);
+      const resolved = target.map((d) => (d === -1 ? prodKnown(dims) / known : d));
+      (layer as unknown as { targetShape: number[] }).targetShape = resolved;
+    },
+    // tfjs's Reshape writes null over the -1 in the array it is given: give it a copy.
+    create: (a) => L.reshape({ ...a, targetShape: [...(a.targetShape as number[])] } as never),
   },
   {
     className: 'Permute',

@@ -100,6 +100,55 @@ class KerasAdagrad extends tf.AdagradOptimizer {
   }
 }
 
+/** tfjs's MomentumOptimizer.dispose() forgets the learning-rate scalar of its SGD base class: dispose it too. */
+class KerasMomentum extends tf.MomentumOptimizer {
+  override dispose(): void {
+    super.dispose();
+    const self = this as unknown as { c?: tf.Tensor };
+    if (self.c && !self.c.isDisposed) self.c.dispose();
+  }
+}
+
+/**
+ * RMSprop whose centered update is TensorFlow's (ApplyCenteredRMSProp):
+ * mom = momentum mom + lr g / sqrt(ms - mg^2 + eps). tfjs 4.22 computes sqrt(ms - (mg^2 + eps)),
+ * which is NaN whenever a gradient stays (near) constant, e.g. 0 for a dead unit.
+ */
+class KerasRMSprop extends tf.RMSPropOptimizer {
+  override applyGradients(variableGradients: tf.NamedTensorMap | Array<{ name: string; tensor: tf.Tensor }>): void {
+    const self = this as unknown as {
+      centered: boolean;
+      accumulatedMeanSquares: Array<{ originalName: string; variable: tf.Variable }>;
+      accumulatedMoments: Array<{ originalName: string; variable: tf.Variable }>;
+      accumulatedMeanGrads: Array<{ originalName: string; variable: tf.Variable }>;
+    };
+    // The plain update is right in tfjs; only the centered one is replaced. Same state layout as tfjs's class.
+    if (!self.centered) return super.applyGradients(variableGradients as tf.NamedTensorMap);
+    const names = Array.isArray(variableGradients) ? variableGradients.map((item) => item.name) : Object.keys(variableGradients);
+    names.forEach((name, i) => {
+      const value = tf.engine().registeredVariables[name]!;
+      const slot = (list: Array<{ originalName: string; variable: tf.Variable }>, suffix: string) =>
+        (list[i] ??= { originalName: `${name}/${suffix}`, variable: tf.tidy(() => tf.zerosLike(value).variable(false)) }).variable;
+      const ms = slot(self.accumulatedMeanSquares, 'rms');
+      const mom = slot(self.accumulatedMoments, 'momentum');
+      const mg = slot(self.accumulatedMeanGrads, 'mg');
+      const gradient = Array.isArray(variableGradients) ? variableGradients[i]!.tensor : variableGradients[name];
+      if (gradient == null) return;
+      tf.tidy(() => {
+        const newMs = ms.mul(this.decay).add(gradient.square().mul(1 - this.decay));
+        const newMg = mg.mul(this.decay).add(gradient.mul(1 - this.decay));
+        const denom = newMs.sub(newMg.square()).maximum(0).add(this.epsilon).sqrt();
+        const newMom = mom.mul(this.momentum).add(gradient.mul(this.learningRate).div(denom));
+        ms.assign(newMs);
+        mg.assign(newMg);
+        mom.assign(newMom);
+        value.assign(value.sub(newMom));
+      });
+    });
+    this.incrementIterations();
+  }
+}
+
 /** The tfjs optimizer for a resolved config; parameters left out take Keras's defaults. */
 export function makeOptimizer(cfg: OptimizerConfig): tf.Optimizer {
   const type = cfg.type.toLowerCase();
@@ -111,12 +160,12 @@ export function makeOptimizer(cfg: OptimizerConfig): tf.Optimizer {
     case 'sgd':
       // Keras SGD with momentum is tfjs's MomentumOptimizer (the same update with a constant rate).
       return num('momentum') > 0
-        ? tf.train.momentum(num('learning_rate'), num('momentum'), Boolean(p.nesterov))
+        ? new KerasMomentum(num('learning_rate'), num('momentum'), Boolean(p.nesterov))
         : tf.train.sgd(num('learning_rate'));
     case 'adam':
       return tf.train.adam(num('learning_rate'), num('beta_1'), num('beta_2'), num('epsilon'));
     case 'rmsprop':
-      return tf.train.rmsprop(num('learning_rate'), num('rho'), num('momentum'), num('epsilon'), Boolean(p.centered));
+      return new KerasRMSprop(num('learning_rate'), num('rho'), num('momentum'), num('epsilon'), Boolean(p.centered));
     case 'adagrad':
       return new KerasAdagrad(num('learning_rate'), num('initial_accumulator_value'), num('epsilon'));
     case 'adadelta':

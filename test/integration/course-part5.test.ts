@@ -41,7 +41,7 @@ test('Part 5 end to end: fit with validation, live epochs, evaluate >= 0.9, pred
   assert.match(text, /Total params: 131/);
   assert.match(text, / dense_1 \(Dense\) +\(None, 3\) +51/);
 
-  const fit = await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: train.id, epochs: 30, batch_size: 8, validation_split: 0.2 }).expect(202);
+  const fit = await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: train.id, epochs: 60, batch_size: 8, validation_split: 0.2 }).expect(202);
   assert.equal(fit.headers.location, `/v1/jobs/${fit.body.id}`);
   assert.equal(fit.body.status, 'queued');
   const live = watchJob(stack.url, fit.body.id);
@@ -49,11 +49,11 @@ test('Part 5 end to end: fit with validation, live epochs, evaluate >= 0.9, pred
   assert.equal(code, 1000);
   const job = await waitForJob(stack.app, fit.body.id);
   assert.equal(job.status, 'completed', JSON.stringify(job.error));
-  for (const key of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) assert.equal(job.history[key].length, 30, key);
-  assert.ok(job.history.loss[29] < job.history.loss[0], 'training loss falls');
+  for (const key of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) assert.equal(job.history[key].length, 60, key);
+  assert.ok(job.history.loss[59] < job.history.loss[0], 'training loss falls');
   const epochs = events.filter((e) => e.type === 'epoch');
-  assert.deepEqual(epochs.map((e) => e.epoch), Array.from({ length: 30 }, (_, i) => i));
-  assert.equal(epochs[29].logs.val_accuracy, job.history.val_accuracy[29]);
+  assert.deepEqual(epochs.map((e) => e.epoch), Array.from({ length: 60 }, (_, i) => i));
+  assert.equal(epochs[59].logs.val_accuracy, job.history.val_accuracy[59]);
   assert.deepEqual(events.map((e) => e.seq), events.map((_, i) => i + 1), 'seq is 1, 2, 3, ...');
   assert.equal(events.at(-1).type, 'done');
   assert.deepEqual(events.at(-1).history, job.history);
