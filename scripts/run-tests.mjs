@@ -19,6 +19,6 @@ const files = find(path.join(root, 'test'))
   .filter((f) => only.length === 0 || only.some((o) => f.includes(o)))
   .sort();
 // Integration files each start their own Redis and worker: run files one at a time on 2 cores.
-const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-reporter=spec', ...files];
+const args = ['--import', 'tsx', '--test', '--test-concurrency=1', '--test-timeout=300000', '--test-force-exit', '--test-reporter=spec', ...files];
 const r = spawnSync(process.execPath, args, { cwd: root, stdio: 'inherit' });
 process.exit(r.status ?? 1);

@@ -121,11 +121,12 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(swaggerUi, { routePrefix: '/docs' });
   app.addSchema(ErrorResponse);
 
+  // Before auth: its hooks mark upgrade requests, so a refused upgrade (401, 404) closes its socket.
+  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(redisPlugin, { config });
   await app.register(authPlugin, { config, publicPaths: ['/health', '/docs'] });
   await app.register(tensorPlugin, { config });
   await app.register(eventsPlugin, { config });
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
 
   await app.register(healthRoutes, { config });
   await app.register(async (v1) => {
