@@ -1,5 +1,5 @@
 import Fastify, { type FastifyError, type FastifyInstance } from 'fastify';
-import { Ajv } from 'ajv';
+import { Ajv, type AnySchema } from 'ajv';
 import type { TypeBoxTypeProvider } from '@fastify/type-provider-typebox';
 import websocket from '@fastify/websocket';
 import swagger from '@fastify/swagger';
@@ -44,11 +44,11 @@ function isRedisDown(err: Error): boolean {
 function buildValidatorCompiler(externalSchemas: unknown) {
   const strict = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: false, strict: false });
   const coercing = new Ajv({ removeAdditional: false, useDefaults: true, coerceTypes: true, strict: false });
-  for (const schema of Object.values((externalSchemas ?? {}) as Record<string, object>)) {
+  for (const schema of Object.values((externalSchemas ?? {}) as Record<string, AnySchema>)) {
     strict.addSchema(schema);
     coercing.addSchema(schema);
   }
-  return ({ schema, httpPart }: { schema: object; httpPart?: string }) => (httpPart === 'body' ? strict : coercing).compile(schema);
+  return ({ schema, httpPart }: { schema: AnySchema; httpPart?: string }) => (httpPart === 'body' ? strict : coercing).compile(schema);
 }
 
 /** The Fastify app, not listening: server.ts listens, tests inject or listen on port 0. */

@@ -13,6 +13,7 @@ import { buildModel } from '../src/model-spec/build-model.ts';
 import { loadModelFiles, saveModelFiles } from '../src/model-spec/model-io.ts';
 import type { CompiledConfig } from '../src/model-spec/types.ts';
 import { withTrainingBackend } from '../src/engine/backend.ts';
+import { withSeededRandom } from '../src/engine/seeded-random.ts';
 import { paths } from '../src/storage/paths.ts';
 import { evaluate, fit } from './train-loop.ts';
 import { loadDataset } from './load-data.ts';
@@ -71,7 +72,12 @@ export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Prom
     const baseDir = rec.base_version === null ? null : paths.modelVersion(ctx.dataDir, tenant, model.id, rec.base_version);
 
     await withTrainingBackend(model.spec, async () => {
-      const net = baseDir ? await loadModelFiles(baseDir) : buildModel(model.spec);
+      // A rerun on another backend starts the history afresh.
+      for (const key of Object.keys(history)) delete history[key];
+      // A fit's seed also seeds the initial weights of a model's first fit.
+      const seed = rec.kind === 'fit' ? (rec.params as FitParams).seed : undefined;
+      const net = baseDir ? await loadModelFiles(baseDir)
+        : seed === undefined ? buildModel(model.spec) : withSeededRandom(seed, () => buildModel(model.spec));
       try {
         if (rec.kind === 'evaluate') {
           const result = await evaluate(net, compiled, outputNames, data.x, data.y, (rec.params as EvaluateParams).batch_size);

@@ -13,6 +13,7 @@ import { lossFunction } from '../src/model-spec/losses.ts';
 import { metricFunction } from '../src/model-spec/metrics.ts';
 import { makeOptimizer } from '../src/model-spec/optimizers.ts';
 import type { ArrayColumn, CompiledConfig } from '../src/model-spec/types.ts';
+import { mulberry32 } from '../src/engine/seeded-random.ts';
 
 export interface FitOptions {
   epochs: number;
@@ -140,18 +141,6 @@ function checkData(model: tf.LayersModel, compiled: CompiledConfig | null, outpu
     if (m !== n) fail(`${prefix}y`, `x has ${n} samples but y has ${m}`, 'DATASET_MISMATCH');
   }
   return { n, xShapes };
-}
-
-/** mulberry32: a small seeded PRNG, good enough for shuffling. */
-function seededRandom(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
 }
 
 function shuffleInPlace(a: Int32Array, random: () => number): void {
@@ -372,7 +361,7 @@ export async function fit(
   const cw = classWeightTable(opts.classWeight, compiled, y);
 
   const fns = buildStepFns(compiled, outputNames);
-  const random = opts.seed === undefined ? Math.random : seededRandom(opts.seed);
+  const random = opts.seed === undefined ? Math.random : mulberry32(opts.seed);
   const shuffle = opts.shuffle ?? true;
   const order = new Int32Array(nTrain);
   for (let i = 0; i < nTrain; i++) order[i] = i;

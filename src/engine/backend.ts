@@ -83,40 +83,55 @@ export function backendInfo(): BackendInfo | undefined {
  * Layers whose gradient kernels stock tfjs-backend-wasm 4.22 lacks
  * (Conv2DBackpropFilter, UnsortedSegmentSum, ...): a model with one of them trains
  * on the pure-JS cpu backend until the engine issue completes the wasm kernels.
+ * Names are compared lower-case without underscores ("Conv2D", "conv_2d").
  */
 const NEEDS_CPU_TO_TRAIN = new Set([
-  'Conv1D', 'Conv2D', 'Conv2DTranspose', 'Conv3D', 'SeparableConv2D', 'DepthwiseConv2D', 'Embedding',
-  'MaxPooling1D', 'MaxPooling2D', 'MaxPooling3D', 'AveragePooling1D', 'AveragePooling2D', 'AveragePooling3D',
-  'UpSampling2D', 'Cropping2D', 'ZeroPadding2D',
+  'conv1d', 'conv2d', 'conv2dtranspose', 'conv3d', 'separableconv2d', 'depthwiseconv2d', 'embedding',
+  'maxpooling1d', 'maxpooling2d', 'maxpooling3d', 'averagepooling1d', 'averagepooling2d', 'averagepooling3d',
+  'maxpool1d', 'maxpool2d', 'avgpool2d', 'upsampling2d', 'cropping2d', 'zeropadding2d',
 ]);
 
-/** Layer class names found in a serialised tfjs model topology (nested models included). */
-export function layerClassNames(topology: unknown): Set<string> {
+const normalise = (name: string) => name.toLowerCase().replace(/_/g, '');
+
+/** Layer class names in a model spec: native `type`s and Keras/tfjs `class_name`s, nested ones included. */
+export function layerClassNames(spec: unknown): Set<string> {
   const names = new Set<string>();
   const walk = (node: unknown): void => {
     if (Array.isArray(node)) node.forEach(walk);
     else if (node && typeof node === 'object') {
       const rec = node as Record<string, unknown>;
-      if (typeof rec.class_name === 'string') names.add(rec.class_name);
+      for (const key of ['class_name', 'type']) if (typeof rec[key] === 'string') names.add(normalise(rec[key] as string));
       for (const value of Object.values(rec)) walk(value);
     }
   };
-  walk(topology);
+  walk(spec);
   return names;
 }
 
-/**
- * Runs `fn` on the backend that can train the given model: the chosen one, or cpu
- * when the chosen one is wasm and the model has a layer wasm cannot differentiate.
- */
-export async function withTrainingBackend<T>(topology: unknown, fn: () => Promise<T>): Promise<T> {
-  const base = chosen?.backend ?? tf.getBackend();
-  const needsCpu = base === 'wasm' && [...layerClassNames(topology)].some((n) => NEEDS_CPU_TO_TRAIN.has(n));
-  if (!needsCpu) return fn();
+const MISSING_WASM_KERNEL = /Kernel '\w+' not registered for backend 'wasm'/;
+
+async function onCpu<T>(fn: () => Promise<T>, back: string): Promise<T> {
   await tf.setBackend('cpu');
   try {
     return await fn();
   } finally {
-    await tf.setBackend(base);
+    await tf.setBackend(back);
+  }
+}
+
+/**
+ * Runs `fn` on a backend that can train the model: the chosen one, or cpu when the
+ * chosen one is wasm and the model has a layer wasm cannot differentiate. A wasm
+ * kernel found missing at run time (before anything was reported) reruns on cpu.
+ */
+export async function withTrainingBackend<T>(spec: unknown, fn: () => Promise<T>): Promise<T> {
+  const base = tf.getBackend();
+  if (base !== 'wasm') return fn();
+  if ([...layerClassNames(spec)].some((n) => NEEDS_CPU_TO_TRAIN.has(n))) return onCpu(fn, base);
+  try {
+    return await fn();
+  } catch (err) {
+    if (!MISSING_WASM_KERNEL.test((err as Error)?.message ?? '')) throw err;
+    return onCpu(fn, base);
   }
 }

@@ -1,7 +1,8 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { Config } from '../config.ts';
 import { ApiError } from '../errors.ts';
-import { IdParams, errorResponses } from '../schemas/common.ts';
+import { Type } from '@sinclair/typebox';
+import { ErrorResponse, IdParams, errorResponses } from '../schemas/common.ts';
 import { EventsQuery } from '../schemas/jobs.ts';
 import type { JobRecord } from '../jobs/contract.ts';
 import { findOr404 } from './lookup.ts';
@@ -16,14 +17,15 @@ const eventRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
     for (const socket of sockets) socket.close(1001, 'server shutting down');
   });
 
-  app.get('/jobs/:id/events', {
-    websocket: true,
+  app.route({
+    method: 'GET',
+    url: '/jobs/:id/events',
     schema: {
       tags: ['jobs'],
       summary: 'Live job events over a WebSocket (status, batch, epoch, done)',
       params: IdParams,
       querystring: EventsQuery,
-      response: { ...errorResponses },
+      response: { 426: Type.Ref(ErrorResponse), ...errorResponses },
     },
     // Runs before the upgrade: an unknown job answers a plain 404, not a socket.
     preValidation: async (req) => {
@@ -33,29 +35,34 @@ const eventRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
         throw new ApiError('LIMIT_EXCEEDED', `job ${id} already has ${config.limits.wsClientsPerJob} watchers (MAX_WS_CLIENTS_PER_JOB)`);
       }
     },
-  }, async (socket, req) => {
-    const { id } = req.params;
-    sockets.add(socket);
-    let unsubscribe: (() => void) | undefined;
-    let closed = false;
-    socket.on('close', () => {
-      closed = true;
-      sockets.delete(socket);
-      unsubscribe?.();
-    });
-    socket.on('error', (err) => req.log.debug({ err }, 'websocket error'));
-    try {
-      const off = await app.eventsHub.subscribe(id, req.query.since, (event) => {
-        if (socket.readyState !== socket.OPEN) return;
-        socket.send(JSON.stringify(event));
-        if (event.type === 'done') socket.close(1000, 'job finished');
+    // A plain GET (no Upgrade header) gets a 426 that says what to do.
+    handler: async () => {
+      throw new ApiError('UPGRADE_REQUIRED', 'this is a WebSocket endpoint: connect with ws:// (e.g. npx wscat -c ws://host/v1/jobs/<id>/events)');
+    },
+    wsHandler: async (socket, req) => {
+      const { id } = req.params;
+      sockets.add(socket);
+      let unsubscribe: (() => void) | undefined;
+      let closed = false;
+      socket.on('close', () => {
+        closed = true;
+        sockets.delete(socket);
+        unsubscribe?.();
       });
-      if (closed) off();
-      else unsubscribe = off;
-    } catch (err) {
-      req.log.warn({ err }, 'could not subscribe to job events');
-      socket.close(1011, 'events unavailable, reconnect with ?since=');
-    }
+      socket.on('error', (err) => req.log.debug({ err }, 'websocket error'));
+      try {
+        const off = await app.eventsHub.subscribe(id, req.query.since, (event) => {
+          if (socket.readyState !== socket.OPEN) return;
+          socket.send(JSON.stringify(event));
+          if (event.type === 'done') socket.close(1000, 'job finished');
+        });
+        if (closed) off();
+        else unsubscribe = off;
+      } catch (err) {
+        req.log.warn({ err }, 'could not subscribe to job events');
+        socket.close(1011, 'events unavailable, reconnect with ?since=');
+      }
+    },
   });
 };
 export default eventRoutes;

@@ -41,7 +41,7 @@ test('Part 5 end to end: fit with validation, live epochs, evaluate >= 0.9, pred
   assert.match(text, /Total params: 131/);
   assert.match(text, / dense_1 \(Dense\) +\(None, 3\) +51/);
 
-  const fit = await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: train.id, epochs: 60, batch_size: 8, validation_split: 0.2 }).expect(202);
+  const fit = await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: train.id, epochs: 60, batch_size: 8, validation_split: 0.2, seed: 1 }).expect(202);
   assert.equal(fit.headers.location, `/v1/jobs/${fit.body.id}`);
   assert.equal(fit.body.status, 'queued');
   const live = watchJob(stack.url, fit.body.id);
@@ -75,6 +75,11 @@ test('Part 5 end to end: fit with validation, live epochs, evaluate >= 0.9, pred
   });
   const correct = pred.classes.filter((c: number, i: number) => c === Y[120 + i]).length;
   assert.ok(correct >= 8, `${correct}/10 predicted classes right`);
+
+  // The same seed on a new model gives the same initial weights and shuffles: the same history.
+  const twin = (await api.post('/v1/models').send(mlp).expect(201)).body;
+  const twinJob = (await api.post(`/v1/models/${twin.id}/fit`).send({ dataset_id: train.id, epochs: 60, batch_size: 8, validation_split: 0.2, seed: 1 }).expect(202)).body;
+  assert.deepEqual((await waitForJob(stack.app, twinJob.id)).history, job.history);
 
   // Columnar form gives the same numbers under "outputs".
   const columnar = (await api.post(`/v1/models/${model.id}/predict`).send({ inputs: X.slice(120, 130) }).expect(200)).body;
@@ -111,4 +116,19 @@ test('predict checks shapes: expected and received shape in a 400', async () => 
   assert.equal(both.body.error.code, 'PREDICT_INPUT_INVALID');
   const rank = await api.post(`/v1/models/${model.id}/predict`).send({ instances: [[[1, 2, 3, 4]]] }).expect(400);
   assert.deepEqual(rank.body.error.details.received, [1, 1, 4]);
+});
+
+test('Swagger UI at /docs; health needs no key; a plain GET on the events socket is a 426', async () => {
+  const api = request(stack.app.server);
+  const docs = await api.get('/docs/').expect(200);
+  assert.match(docs.text, /swagger/i);
+  const health = (await api.get('/health').expect(200)).body;
+  assert.deepEqual(health, { status: 'ok', redis: 'ok', workers: 1, backend: health.backend });
+  assert.ok(['wasm', 'cpu', 'tensorflow'].includes(health.backend));
+  const ds = (await api.post('/v1/datasets').send({ name: 'one', x: [[1, 2, 3, 4]], y: [0] }).expect(201)).body;
+  const model = (await api.post('/v1/models').send(mlp).expect(201)).body;
+  const job = (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: ds.id, epochs: 1 }).expect(202)).body;
+  const plain = await api.get(`/v1/jobs/${job.id}/events`).expect(426);
+  assert.equal(plain.body.error.code, 'UPGRADE_REQUIRED');
+  await waitForJob(stack.app, job.id);
 });
