@@ -130,7 +130,7 @@ describe('fit', () => {
   });
 
   test('iris: 120 standardised training samples reach test accuracy >= 0.9', async () => {
-    const lines = fs.readFileSync(new URL('../../../shared/datasets/iris.csv', import.meta.url), 'utf8').trim().split('\n').slice(1);
+    const lines = fs.readFileSync(new URL('../fixtures/datasets/iris.csv', import.meta.url), 'utf8').trim().split('\n').slice(1);
     const rows = lines.map((l) => l.split(',').map(Number));
     // A fixed shuffle, then 120 train / 30 test, standardised with the training statistics.
     const r = rng(42);
