@@ -9,6 +9,7 @@ import { ApiError, ERROR_CODES, errorBody, SpecError } from './errors.ts';
 import { ErrorResponse } from './schemas/common.ts';
 import redisPlugin from './plugins/redis.ts';
 import authPlugin from './plugins/auth.ts';
+import camelCasePlugin from './plugins/camel-case.ts';
 import tensorPlugin from './plugins/tensor.ts';
 import eventsPlugin from './plugins/events.ts';
 import healthRoutes from './routes/health.ts';
@@ -125,6 +126,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
   await app.register(redisPlugin, { config });
   await app.register(authPlugin, { config, publicPaths: ['/health', '/docs'] });
+  await app.register(camelCasePlugin);
   await app.register(tensorPlugin, { config });
   await app.register(eventsPlugin, { config });
 

@@ -103,3 +103,9 @@ export function standardize(X: number[][]): number[][] {
   const std = Array.from({ length: d }, (_, j) => Math.sqrt(X.reduce((a, r) => a + (r[j] - mean[j]) ** 2, 0) / X.length) || 1);
   return X.map((r) => r.map((v, j) => (v - mean[j]) / std[j]));
 }
+
+/** Iris, shuffled with the contract checks' seed and standardised: X rows and integer labels Y. */
+export function iris(): { X: number[][]; Y: number[] } {
+  const rows = shuffled(csvRows('iris'));
+  return { X: standardize(rows.map((r) => r.slice(0, 4))), Y: rows.map((r) => r[4]) };
+}

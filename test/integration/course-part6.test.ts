@@ -3,12 +3,10 @@
 import { test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, csvRows, shuffled, standardize, type Stack } from '../helpers/stack.ts';
+import { startStack, waitForJob, waitForWorkers, iris, type Stack } from '../helpers/stack.ts';
 
 let stack: Stack;
-const rows = shuffled(csvRows('iris'));
-const X = standardize(rows.map((r) => r.slice(0, 4)));
-const Y = rows.map((r) => r[4]);
+const { X, Y } = iris();
 
 before(async () => {
   stack = await startStack();

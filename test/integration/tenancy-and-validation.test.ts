@@ -145,3 +145,21 @@ test('malformed requests: a 4xx with a code and a path, and nothing half-written
   assert.equal((await api.get('/v1/models').set(H)).body.items.length, before.models + 1);
   assert.equal((await api.get('/v1/jobs').set(H)).body.items.length, before.jobs);
 });
+
+test('Keras arguments in tfjs camelCase are accepted too (batchSize, validationSplit, lossWeights)', async () => {
+  const api = request(stack.app.server);
+  const ds = (await api.post('/v1/datasets').set(A).send({ name: 'camel', x: [[1, 2, 3], [4, 5, 6], [7, 8, 9], [1, 1, 1]], y: [0, 1, 1, 0] }).expect(201)).body;
+  const model = (await api.post('/v1/models').set(A).send({
+    spec: { type: 'sequential', layers: [{ type: 'Dense', units: 2, activation: 'softmax', inputShape: [3] }] },
+    compile: { optimizer: 'adam', loss: 'sparseCategoricalCrossentropy', lossWeights: [1] },
+  }).expect(201)).body;
+  const job = (await api.post(`/v1/models/${model.id}/fit`).set(A).send({ dataset_id: ds.id, batchSize: 2, validationSplit: 0.5, initialEpoch: 1, epochs: 3 }).expect(202)).body;
+  assert.deepEqual([job.params.batch_size, job.params.validation_split, job.params.initial_epoch], [2, 0.5, 1]);
+  const done = await waitForJob(stack.app, job.id, A);
+  assert.equal(done.status, 'completed', JSON.stringify(done.error));
+  assert.equal(done.history.loss.length, 2, 'epochs 1 and 2 run after initial_epoch 1');
+  assert.equal(done.history.val_loss.length, 2);
+  // Both spellings at once are ambiguous: refused.
+  const both = await api.post(`/v1/models/${model.id}/fit`).set(A).send({ dataset_id: ds.id, batchSize: 2, batch_size: 4 }).expect(400);
+  assert.equal(both.body.error.path, 'batchSize');
+});
