@@ -520,6 +520,9 @@ export function buildModel(spec: unknown, pathPrefix = 'spec', limits: ModelLimi
   const p = pathPrefix;
   if (!isObject(spec)) fail(p, 'spec must be an object: {"type": "sequential", "layers": [...]} or {"type": "functional", ...}');
   const kind = isSequentialType(spec.type) ? 'sequential' : lower(spec.type) === 'functional' ? 'functional' : undefined;
+  if (!kind && ('class_name' in spec || 'modelTopology' in spec)) {
+    fail(`${p}.class_name`, 'Keras model JSON (model.to_json()) and TensorFlow.js model.json are not accepted yet; write the native spec: {"type": "sequential", "layers": [{"type": "Dense", "units": 64, ...}]}');
+  }
   if (!kind) {
     fail(`${p}.type`, `type must be "sequential" or "functional" (got ${JSON.stringify(spec.type) ?? 'nothing'})`);
   }

@@ -1,0 +1,45 @@
+// The embedded Redis is supervised: killed with SIGKILL, it is restarted on the same port
+// with its AOF, the API and the worker reconnect by themselves, and nothing is lost.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import request from 'supertest';
+import { startStack, waitForJob, waitForWorkers, type Stack } from '../helpers/stack.ts';
+
+let stack: Stack;
+before(async () => {
+  stack = await startStack();
+  await waitForWorkers(stack.app);
+});
+after(() => stack?.close());
+
+test('kill -9 the embedded Redis: it comes back with every dataset, model and job', async () => {
+  const api = request(stack.app.server);
+  const ds = (await api.post('/v1/datasets').send({ name: 'keep', x: [[1], [2], [3], [4]], y: [2, 4, 6, 8] }).expect(201)).body;
+  const model = (await api.post('/v1/models').send({
+    spec: { type: 'sequential', layers: [{ type: 'Dense', units: 1, input_shape: [1] }] },
+    compile: { optimizer: 'sgd', loss: 'mse' },
+  }).expect(201)).body;
+  const job = await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: ds.id, epochs: 2 }).expect(202)).body.id);
+  assert.equal(job.status, 'completed');
+  // appendfsync everysec: give the AOF its second before pulling the plug.
+  await new Promise((r) => setTimeout(r, 1500));
+  const oldPid = stack.redis.pid!;
+  process.kill(oldPid, 'SIGKILL');
+
+  const end = Date.now() + 30_000;
+  let health;
+  do {
+    await new Promise((r) => setTimeout(r, 200));
+    health = await api.get('/health');
+  } while ((health.status !== 200 || health.body.workers < 1) && Date.now() < end);
+  assert.equal(health.status, 200, 'health recovers');
+  assert.notEqual(stack.redis.pid, oldPid, 'a new redis-server process');
+
+  assert.equal((await api.get(`/v1/datasets/${ds.id}`).expect(200)).body.samples, 4);
+  assert.equal((await api.get(`/v1/models/${model.id}`).expect(200)).body.versions.length, 1);
+  assert.equal((await api.get(`/v1/jobs/${job.id}`).expect(200)).body.status, 'completed');
+  // The worker reconnected too: a new job runs.
+  const again = await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: ds.id, epochs: 1 }).expect(202)).body.id);
+  assert.equal(again.status, 'completed');
+  assert.equal(again.base_version, 1);
+});
