@@ -1,5 +1,6 @@
 import type { Redis } from 'ioredis';
 import { keys } from './contract.ts';
+import { runLua } from '../metadata/lua.ts';
 
 /** A job event as clients receive it: `seq` is monotonic per job, starting at 1. */
 export type JobEvent = { seq: number; type: string; [field: string]: unknown };
@@ -18,7 +19,7 @@ return seq`;
 
 /** Appends an event to the job's stream; returns its seq. */
 export async function appendEvent(redis: Redis, prefix: string, jobId: string, event: { type: string; [field: string]: unknown }): Promise<number> {
-  const seq = await redis.eval(APPEND, 2, keys.eventSeq(prefix, jobId), keys.events(prefix, jobId), JSON.stringify(event), EVENTS_TTL_SECONDS);
+  const seq = await runLua(redis, 'ktsAppendEvent', APPEND, [keys.eventSeq(prefix, jobId), keys.events(prefix, jobId)], [JSON.stringify(event), EVENTS_TTL_SECONDS]);
   return Number(seq);
 }
 

@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { runLua } from './lua.ts';
 import type { CompiledConfig, ModelSummary, TensorInfo } from '../model-spec/types.ts';
 
 export interface ModelVersion {
@@ -51,5 +52,5 @@ return 1`;
 
 /** Records a saved version on the model; false when the model was deleted meanwhile. */
 export async function appendVersion(redis: Redis, modelKey: string, version: ModelVersion): Promise<boolean> {
-  return (await redis.eval(APPEND_VERSION, 1, modelKey, JSON.stringify(version))) === 1;
+  return (await runLua(redis, 'ktsAppendVersion', APPEND_VERSION, [modelKey], [JSON.stringify(version)])) === 1;
 }

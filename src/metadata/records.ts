@@ -1,4 +1,5 @@
 import type { Redis } from 'ioredis';
+import { runLua } from './lua.ts';
 
 /**
  * Resource metadata in Redis, one hash per record with a JSON value per field
@@ -6,6 +7,8 @@ import type { Redis } from 'ioredis';
  * other), and one sorted set per tenant and kind for newest-first listing.
  * The tenant is part of every key: another tenant's id simply does not exist.
  */
+const PATCH_EXISTING = "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end; redis.call('HSET', KEYS[1], unpack(ARGV)); return 1";
+
 export type Kind = 'dataset' | 'model' | 'job';
 
 export class Records {
@@ -39,12 +42,7 @@ export class Records {
     const key = this.key(kind, tenant, id);
     const encoded = encode(fields);
     // Only patch a record that still exists, so a late worker write cannot resurrect a deleted one.
-    const done = await this.redis.eval(
-      "if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end; redis.call('HSET', KEYS[1], unpack(ARGV)); return 1",
-      1,
-      key,
-      ...Object.entries(encoded).flat(),
-    );
+    const done = await runLua(this.redis, 'ktsPatchExisting', PATCH_EXISTING, [key], Object.entries(encoded).flat());
     return done === 1;
   }
 

@@ -2,6 +2,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { before, after } from 'node:test';
 import pino from 'pino';
 import type { FastifyInstance, FastifyBaseLogger } from 'fastify';
 import { loadConfig, type Config } from '../../src/config.ts';
@@ -108,4 +109,23 @@ export function standardize(X: number[][]): number[][] {
 export function iris(): { X: number[][]; Y: number[] } {
   const rows = shuffled(csvRows('iris'));
   return { X: standardize(rows.map((r) => r.slice(0, 4))), Y: rows.map((r) => r[4]) };
+}
+
+/**
+ * A stack for the whole test file: started (with its workers ready) before the first
+ * test, closed after the last. The returned object reads through to the live stack.
+ */
+export function useStack(opts: Parameters<typeof startStack>[0] = {}): Stack {
+  let current: Stack | undefined;
+  before(async () => {
+    current = await startStack(opts);
+    await waitForWorkers(current.app, opts.workers ?? 1);
+  });
+  after(() => current?.close());
+  return new Proxy({} as Stack, {
+    get: (_target, key) => {
+      if (!current) throw new Error('the stack is not started yet: use it inside a test');
+      return current[key as keyof Stack];
+    },
+  });
 }

@@ -1,19 +1,13 @@
 // Part 5 of the Keras course (../shared/seed): a Dense network on iris, compiled, fit with
 // validation while a WebSocket watches, evaluated on held-out data, then predict + argmax.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, iris, type Stack } from '../helpers/stack.ts';
+import { useStack, waitForJob, iris } from '../helpers/stack.ts';
 import { watchJob } from '../helpers/ws.ts';
 
-let stack: Stack;
+const stack = useStack();
 const { X, Y } = iris();
-
-before(async () => {
-  stack = await startStack();
-  await waitForWorkers(stack.app);
-});
-after(() => stack?.close());
 
 const mlp = {
   name: 'iris-mlp',

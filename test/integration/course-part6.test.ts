@@ -1,18 +1,12 @@
 // Part 6 of the Keras course: the Functional API. Two inputs, two outputs, two losses,
 // loss_weights [1.0, 0.5]; and a nested Sequential used as a layer.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, iris, type Stack } from '../helpers/stack.ts';
+import { useStack, waitForJob, iris } from '../helpers/stack.ts';
 
-let stack: Stack;
+const stack = useStack();
 const { X, Y } = iris();
-
-before(async () => {
-  stack = await startStack();
-  await waitForWorkers(stack.app);
-});
-after(() => stack?.close());
 
 test('two inputs, two outputs, loss_weights [1.0, 0.5]: loss is the weighted sum of the output losses', async () => {
   const api = request(stack.app.server);

@@ -1,33 +1,33 @@
 // The events WebSocket (live, late replay, ?since= resume) and cancelling jobs.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, type Stack } from '../helpers/stack.ts';
+import { useStack, waitForJob } from '../helpers/stack.ts';
 import { watchJob } from '../helpers/ws.ts';
 
-let stack: Stack;
+const stack = useStack();
 let datasetId: string;
 let modelId: string;
-
 // A random regression problem, big enough that an epoch takes a noticeable time.
 const N = 2000;
 const x = Array.from({ length: N }, (_, i) => Array.from({ length: 8 }, (_, j) => Math.sin(i * 0.37 + j)));
 const y = x.map((r) => [r.reduce((a, b) => a + b, 0) / 8]);
 
-before(async () => {
-  stack = await startStack();
-  await waitForWorkers(stack.app);
+// Made once, by the first test that fits (node 20 runs top-level hooks eagerly, so no second before()).
+let made: Promise<void> | undefined;
+const dataAndModel = () => (made ??= (async () => {
   const api = request(stack.app.server);
   datasetId = (await api.post('/v1/datasets').send({ name: 'waves', x, y }).expect(201)).body.id;
   modelId = (await api.post('/v1/models').send({
     spec: { type: 'sequential', layers: [{ type: 'Dense', units: 32, activation: 'tanh', input_shape: [8] }, { type: 'Dense', units: 1 }] },
     compile: { optimizer: 'sgd', loss: 'mse', metrics: ['mae'] },
   }).expect(201)).body.id;
-});
-after(() => stack?.close());
+})());
 
-const fit = async (body: Record<string, unknown>) =>
-  (await request(stack.app.server).post(`/v1/models/${modelId}/fit`).send({ dataset_id: datasetId, ...body }).expect(202)).body;
+const fit = async (body: Record<string, unknown>) => {
+  await dataAndModel();
+  return (await request(stack.app.server).post(`/v1/models/${modelId}/fit`).send({ dataset_id: datasetId, ...body }).expect(202)).body;
+};
 
 test('live events, then full replay for a late client, then ?since= resume', async () => {
   const job = await fit({ epochs: 6, batch_size: 16 });

@@ -1,17 +1,12 @@
 // Layer types beyond Dense train end to end through a worker: a small CNN on the digits
 // dataset (8x8x1 images), Embedding + LSTM on a toy sequence task, and early_stopping.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, csvRows, shuffled, type Stack } from '../helpers/stack.ts';
+import { useStack, waitForJob, csvRows, shuffled } from '../helpers/stack.ts';
 import { watchJob } from '../helpers/ws.ts';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack();
-  await waitForWorkers(stack.app);
-});
-after(() => stack?.close());
+const stack = useStack();
 
 test('Conv2D + MaxPooling2D + BatchNormalization on digits: held-out accuracy >= 0.9', async () => {
   const api = request(stack.app.server);

@@ -1,16 +1,11 @@
 // The embedded Redis is supervised: killed with SIGKILL, it is restarted on the same port
 // with its AOF, the API and the worker reconnect by themselves, and nothing is lost.
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, type Stack } from '../helpers/stack.ts';
+import { useStack, waitForJob } from '../helpers/stack.ts';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack();
-  await waitForWorkers(stack.app);
-});
-after(() => stack?.close());
+const stack = useStack();
 
 test('kill -9 the embedded Redis: it comes back with every dataset, model and job', async () => {
   const api = request(stack.app.server);

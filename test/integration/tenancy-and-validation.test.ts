@@ -1,20 +1,14 @@
 // API keys and tenants; malformed requests (each a 4xx with a stable code and a path,
 // nothing half-written).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, type Stack } from '../helpers/stack.ts';
+import { useStack, waitForJob } from '../helpers/stack.ts';
 import { watchJob } from '../helpers/ws.ts';
 
-let stack: Stack;
+const stack = useStack({ env: { API_KEYS: 'alice:key-a,bob:key-b', MAX_DATASET_SAMPLES: '1000' } });
 const A = { authorization: 'Bearer key-a' };
 const B = { authorization: 'Bearer key-b' };
-
-before(async () => {
-  stack = await startStack({ env: { API_KEYS: 'alice:key-a,bob:key-b', MAX_DATASET_SAMPLES: '1000' } });
-  await waitForWorkers(stack.app);
-});
-after(() => stack?.close());
 
 const dense = {
   spec: { type: 'sequential', layers: [{ type: 'Dense', units: 2, activation: 'softmax', input_shape: [3] }] },

@@ -1,17 +1,12 @@
 // The worker runs 20 fit jobs in a row (and evaluates) and its tf.memory().numTensors
 // comes back to its baseline: nothing leaks per job. The worker reports tf.memory() in
 // its heartbeat (GET /v1/workers).
-import { test, before, after } from 'node:test';
+import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
-import { startStack, waitForJob, waitForWorkers, type Stack } from '../helpers/stack.ts';
+import { useStack, waitForJob } from '../helpers/stack.ts';
 
-let stack: Stack;
-before(async () => {
-  stack = await startStack();
-  await waitForWorkers(stack.app);
-});
-after(() => stack?.close());
+const stack = useStack();
 
 async function workerMemory(): Promise<number> {
   // The heartbeat after each job carries the count; wait for the worker to be idle.
