@@ -15,6 +15,7 @@ import type { CompiledConfig } from '../src/model-spec/types.ts';
 import { withTrainingBackend } from '../src/engine/backend.ts';
 import { withSeededRandom } from '../src/engine/seeded-random.ts';
 import { paths } from '../src/storage/paths.ts';
+import { removeModelFiles } from '../src/storage/model-files.ts';
 import { evaluate, fit } from './train-loop.ts';
 import { loadDataset } from './load-data.ts';
 
@@ -130,10 +131,16 @@ export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Prom
         }, validation);
         (best as tf.Tensor[] | null)?.forEach((t) => t.dispose());
         if (cancelled) throw new Cancelled();
-        const version = await reserveVersion(ctx.redis, ctx.records.key('model', tenant, model.id));
-        await saveModelFiles(net, ctx.dataDir, paths.modelVersion(ctx.dataDir, tenant, model.id, version));
+        const modelKey = ctx.records.key('model', tenant, model.id);
+        const version = await reserveVersion(ctx.redis, modelKey);
+        if (version === 0) throw new UnrecoverableError(`model ${model.id} was deleted while it trained`);
+        const versionDir = paths.modelVersion(ctx.dataDir, tenant, model.id, version);
+        await saveModelFiles(net, ctx.dataDir, versionDir);
         const metrics = Object.fromEntries(Object.entries(result.history).map(([k, v]) => [k, v[v.length - 1]]));
-        await appendVersion(ctx.redis, ctx.records.key('model', tenant, model.id), { version, job_id: jobId, created_at: new Date().toISOString(), metrics });
+        if (!(await appendVersion(ctx.redis, modelKey, { version, job_id: jobId, created_at: new Date().toISOString(), metrics }))) {
+          await removeModelFiles(ctx.dataDir, tenant, model.id); // deleted meanwhile: leave no orphan files
+          throw new UnrecoverableError(`model ${model.id} was deleted while it trained`);
+        }
         await finish('completed', { history: result.history, model_version: version, progress: { epoch: result.epochsRun + params.initial_epoch, epochs: params.epochs } }, result.history);
         log.info({ version, epochs: result.epochsRun }, 'fit completed');
       } finally {

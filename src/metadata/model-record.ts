@@ -33,9 +33,14 @@ export function publicModel(rec: ModelRecord) {
   return rest;
 }
 
-/** Reserves the next version number of a model (atomic across workers). */
+// HINCRBY only on a model that still exists: a plain HINCRBY would recreate a deleted one.
+const RESERVE_VERSION = `
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+return redis.call('HINCRBY', KEYS[1], 'version_counter', 1)`;
+
+/** Reserves the next version number of a model (atomic across workers); 0 when it was deleted. */
 export async function reserveVersion(redis: Redis, modelKey: string): Promise<number> {
-  return redis.hincrby(modelKey, 'version_counter', 1);
+  return Number(await runLua(redis, 'ktsReserveVersion', RESERVE_VERSION, [modelKey], []));
 }
 
 // Appends to the JSON `versions` array inside Redis, so two workers finishing fits of

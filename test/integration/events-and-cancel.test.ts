@@ -1,6 +1,8 @@
 // The events WebSocket (live, late replay, ?since= resume) and cancelling jobs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import fs from 'node:fs';
+import path from 'node:path';
 import request from 'supertest';
 import { useStack, waitForJob } from '../helpers/stack.ts';
 import { watchJob } from '../helpers/ws.ts';
@@ -104,4 +106,22 @@ test('cancel a queued job: it never runs', async () => {
   assert.equal(job.started_at, null);
   const listed = (await api.get('/v1/jobs?status=cancelled').expect(200)).body.items.map((j: any) => j.id);
   assert.ok(listed.includes(queued.id) && listed.includes(blocker.id));
+});
+
+test('deleting a model while it trains: the job fails saying so, and no record or file is left', async () => {
+  const api = request(stack.app.server);
+  const model = (await api.post('/v1/models').send({
+    spec: { type: 'sequential', layers: [{ type: 'Dense', units: 4, input_shape: [8] }, { type: 'Dense', units: 1 }] },
+    compile: { optimizer: 'sgd', loss: 'mse' },
+  }).expect(201)).body;
+  await dataAndModel();
+  const job = (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: datasetId, epochs: 3, batch_size: 8 }).expect(202)).body;
+  const watch = watchJob(stack.url, job.id);
+  await watch.until((e) => e.type === 'batch');
+  await api.delete(`/v1/models/${model.id}`).expect(204);
+  const done = await waitForJob(stack.app, job.id);
+  assert.equal(done.status, 'failed');
+  assert.match(done.error.message, /deleted/);
+  await api.get(`/v1/models/${model.id}`).expect(404);
+  assert.equal(fs.existsSync(path.join(stack.config.dataDir, 'tenants', 'default', 'models', model.id)), false);
 });
