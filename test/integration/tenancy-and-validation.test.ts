@@ -6,7 +6,10 @@ import request from 'supertest';
 import { useStack, waitForJob } from '../helpers/stack.ts';
 import { watchJob } from '../helpers/ws.ts';
 
-const stack = useStack({ env: { API_KEYS: 'alice:key-a,bob:key-b', MAX_DATASET_SAMPLES: '1000' } });
+const stack = useStack({ env: {
+  API_KEYS: 'alice:key-a,bob:key-b', MAX_DATASET_SAMPLES: '1000', MAX_BODY_BYTES: '300000',
+  MAX_MODEL_PARAMS: '100000', MAX_EPOCHS: '500', MAX_PREDICT_INSTANCES: '50',
+} });
 const A = { authorization: 'Bearer key-a' };
 const B = { authorization: 'Bearer key-b' };
 
@@ -157,4 +160,23 @@ test('Keras arguments in tfjs camelCase are accepted too (batchSize, validationS
   // Both spellings at once are ambiguous: refused.
   const both = await api.post(`/v1/models/${model.id}/fit`).set(A).send({ dataset_id: ds.id, batchSize: 2, batch_size: 4 }).expect(400);
   assert.equal(both.body.error.path, 'batchSize');
+});
+
+test('configured limits answer 413 / 422 naming the limit', async () => {
+  const api = request(stack.app.server);
+  const big = await api.post('/v1/datasets').set(A).send({ name: 'big', x: Array.from({ length: 900 }, () => Array(40).fill(0.123456)), y: Array(900).fill(0) });
+  assert.equal(big.status, 413);
+  assert.equal(big.body.error.code, 'PAYLOAD_TOO_LARGE');
+  assert.match(big.body.error.message, /MAX_BODY_BYTES/);
+  const huge = await api.post('/v1/models').set(A).send({ spec: { type: 'sequential', layers: [{ type: 'Dense', units: 1000, input_shape: [1000] }] } }).expect(422);
+  assert.equal(huge.body.error.code, 'LIMIT_EXCEEDED');
+  assert.match(huge.body.error.message, /100000/);
+  const model = (await api.post('/v1/models').set(A).send(dense).expect(201)).body;
+  const ds = (await api.post('/v1/datasets').set(A).send({ name: 'l', x: [[1, 2, 3]], y: [0] }).expect(201)).body;
+  const epochs = await api.post(`/v1/models/${model.id}/fit`).set(A).send({ dataset_id: ds.id, epochs: 501 }).expect(422);
+  assert.equal(epochs.body.error.code, 'LIMIT_EXCEEDED');
+  assert.equal(epochs.body.error.path, 'epochs');
+  await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/fit`).set(A).send({ dataset_id: ds.id }).expect(202)).body.id, A);
+  const many = await api.post(`/v1/models/${model.id}/predict`).set(A).send({ instances: Array(51).fill([1, 2, 3]) }).expect(413);
+  assert.match(many.body.error.message, /MAX_PREDICT_INSTANCES/);
 });
