@@ -42,6 +42,7 @@ async function shutdown(signal: string): Promise<void> {
     process.exit(1);
   }
   stopping = true;
+  for (const child of [...workers, ...children]) child.preventRestart();
   log.info({ signal }, 'shutting down: API, then workers, then Redis');
   await app.close();
   await Promise.all(workers.map((w) => w.stop(60_000)));

@@ -43,10 +43,18 @@ export class Supervised {
     await this.onStart?.(child);
   }
 
-  /** Stops the child with SIGTERM, then SIGKILL after `graceMs`. Idempotent. */
-  async stop(graceMs = 10_000): Promise<void> {
+  /**
+   * No more restarts from now on. Shutdown calls this first: a Ctrl-C reaches the
+   * children too, and one that exits from it must not be started again.
+   */
+  preventRestart(): void {
     this.stopping = true;
     clearTimeout(this.timer);
+  }
+
+  /** Stops the child with SIGTERM, then SIGKILL after `graceMs`. Idempotent. */
+  async stop(graceMs = 10_000): Promise<void> {
+    this.preventRestart();
     const child = this.child;
     if (!child || child.exitCode !== null || child.signalCode !== null) return;
     await new Promise<void>((resolve) => {
