@@ -68,6 +68,7 @@ export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Prom
     const model = await ctx.records.get<ModelRecord>('model', tenant, rec.model_id);
     if (!model) throw new UnrecoverableError(`model ${rec.model_id} was deleted before the job ran`);
     const compiled = (rec.compile as CompiledConfig | null) ?? model.compiled;
+    if (!compiled) throw new UnrecoverableError('the model has no compile');
     const data = await loadDataset(ctx.records, ctx.dataDir, tenant, rec.dataset_id, model.inputs, model.outputs);
     const outputNames = model.outputs.map((o) => o.name);
     const baseDir = rec.base_version === null ? null : paths.modelVersion(ctx.dataDir, tenant, model.id, rec.base_version);

@@ -10,7 +10,7 @@ export interface InspectResult {
   summary_text: string;
   inputs: TensorInfo[];
   outputs: TensorInfo[];
-  compile: CompiledConfig;
+  compile: CompiledConfig | null;
 }
 
 export interface PredictResult {

@@ -39,7 +39,8 @@ function inspect(req: Extract<ThreadRequest, { op: 'inspect' }>): InspectResult 
   const model = buildModel(req.spec, 'spec', req.limits);
   try {
     const io = describeModel(model);
-    const compile = resolveCompile(req.compile ?? {}, io.outputs, 'compile');
+    // Like Keras, a model may be defined without compile; fit then needs one.
+    const compile = req.compile == null ? null : resolveCompile(req.compile, io.outputs, 'compile');
     return { summary: summarize(model), summary_text: summaryText(model), ...io, compile };
   } finally {
     model.dispose();

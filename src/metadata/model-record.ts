@@ -16,8 +16,8 @@ export interface ModelRecord {
   spec: unknown;
   /** compile as the user wrote it (or null). */
   compile: unknown;
-  /** compile validated and normalised against the outputs; what workers use. */
-  compiled: CompiledConfig;
+  /** compile validated and normalised against the outputs; what workers use (null: not compiled yet). */
+  compiled: CompiledConfig | null;
   summary: ModelSummary;
   summary_text: string;
   inputs: TensorInfo[];

@@ -32,6 +32,12 @@ function checkDataset(model: ModelRecord, compiled: CompiledConfig, ds: DatasetR
   });
 }
 
+/** The model's compile; a model defined without one cannot train or evaluate yet (422). */
+function requireCompiled(model: ModelRecord): CompiledConfig {
+  if (!model.compiled) throw new ApiError('COMPILE_INVALID', 'the model was created without compile: give "compile" with this fit (optimizer, loss, metrics)', 'compile');
+  return model.compiled;
+}
+
 function newJob(kind: JobRecord['kind'], model: ModelRecord, datasetId: string, params: JobRecord['params'], compile: unknown): JobRecord {
   const newest = model.versions.at(-1)?.version ?? null;
   return {
@@ -73,7 +79,7 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     }
     if (body.class_weight && model.outputs.length > 1) throw new ApiError('FIT_OPTIONS_INVALID', 'class_weight applies to single-output models only', 'class_weight');
     validateCallbacks(body.callbacks ?? [], 'callbacks');
-    const compiled = body.compile ? resolveCompile(body.compile, model.outputs, 'compile') : model.compiled;
+    const compiled = body.compile ? resolveCompile(body.compile, model.outputs, 'compile') : requireCompiled(model);
     const ds = await findOr404<DatasetRecord>(app, 'dataset', req.tenant, body.dataset_id, 'dataset_id');
     checkDataset(model, compiled, ds, 'dataset_id');
     if (body.validation_dataset_id) {
@@ -84,6 +90,9 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     if (trainSamples < 1) throw new ApiError('FIT_OPTIONS_INVALID', `validation_split ${body.validation_split} leaves no training samples out of ${ds.samples}`, 'validation_split');
     const { dataset_id, compile: _c, ...params } = body;
     const job = newJob('fit', model, dataset_id, params, body.compile ? compiled : null);
+    // A compile given with a fit recompiles the model, as model.compile() does in Keras:
+    // later fits and evaluates use it too.
+    if (body.compile) await app.records.patch('model', req.tenant, model.id, { compile: body.compile, compiled });
     await enqueueJob(app, config.keyPrefix, req.tenant, job);
     return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(publicJob(job));
   });
@@ -97,8 +106,8 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     if (version === undefined) throw new ApiError('MODEL_HAS_NO_VERSION', 'the model has not been trained yet: run a fit first');
     if (!model.versions.some((v) => v.version === version)) throw new ApiError('NOT_FOUND', `the model has no version ${version}`, 'version');
     const ds = await findOr404<DatasetRecord>(app, 'dataset', req.tenant, req.body.dataset_id, 'dataset_id');
-    checkDataset(model, model.compiled, ds, 'dataset_id');
-    const job = newJob('evaluate', model, ds.id, { batch_size: req.body.batch_size }, null);
+    checkDataset(model, requireCompiled(model), ds, 'dataset_id');
+    const job = newJob('evaluate', model, ds.id, { batch_size: req.body.batch_size }, model.compiled);
     job.base_version = version;
     await enqueueJob(app, config.keyPrefix, req.tenant, job);
     return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(publicJob(job));

@@ -19,7 +19,7 @@ const modelRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
       response: { 201: Type.Ref(Model), 422: Type.Ref(ErrorResponse), ...errorResponses },
     },
   }, async (req, reply) => {
-    const inspected = await app.tensors.inspect(req.body.spec, req.body.compile ?? {}, {
+    const inspected = await app.tensors.inspect(req.body.spec, req.body.compile ?? null, {
       maxLayers: config.limits.modelLayers,
       maxParams: config.limits.modelParams,
     });

@@ -14,7 +14,7 @@ export const FitBody = Type.Object(
     initial_epoch: Type.Integer({ minimum: 0, default: 0 }),
     class_weight: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: 0 }))),
     seed: Type.Optional(Type.Integer({ minimum: 0, description: 'Seeds the per-epoch shuffle and, on a model\'s first fit, its initial weights: the same seed gives the same history.' })),
-    compile: Type.Optional(Type.Object({}, { additionalProperties: true, description: "Overrides the model's compile for this fit (and later ones)." })),
+    compile: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Recompiles the model before this fit, as model.compile() does in Keras: later fits and evaluates use it too. Required when the model was created without compile.' })),
     callbacks: Type.Optional(Type.Array(Callback, { maxItems: 16, description: 'Keras callbacks by name: early_stopping (monitor, min_delta, patience, mode, restore_best_weights).' })),
   },
   { additionalProperties: false },

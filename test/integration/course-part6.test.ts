@@ -96,3 +96,21 @@ test('a nested Sequential used as a layer, losses keyed by output name, loss_wei
   const e = 2;
   assert.ok(Math.abs(job.history.loss[e] - (2 * job.history.species_loss[e] + job.history.size_loss[e])) < 1e-4 * job.history.loss[e]);
 });
+
+test('a model defined without compile (as in Keras) summarises; fit needs a compile, which then sticks', async () => {
+  const api = request(stack.app.server);
+  const model = (await api.post('/v1/models').send({
+    spec: { type: 'sequential', layers: [{ type: 'Dense', units: 3, activation: 'softmax', input_shape: [4] }] },
+  }).expect(201)).body;
+  assert.equal(model.compile, null);
+  assert.equal(model.summary.total_params, 15);
+  const ds = (await api.post('/v1/datasets').send({ name: 'nc', x: X.slice(0, 30), y: Y.slice(0, 30) }).expect(201)).body;
+  const refused = await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: ds.id }).expect(422);
+  assert.deepEqual([refused.body.error.code, refused.body.error.path], ['COMPILE_INVALID', 'compile']);
+  const compile = { optimizer: 'sgd', loss: 'sparse_categorical_crossentropy', metrics: ['sparse_categorical_accuracy'] };
+  const job = await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: ds.id, epochs: 2, compile }).expect(202)).body.id);
+  assert.deepEqual(Object.keys(job.history).sort(), ['loss', 'sparse_categorical_accuracy']);
+  assert.deepEqual((await api.get(`/v1/models/${model.id}`).expect(200)).body.compile, compile);
+  const ev = await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/evaluate`).send({ dataset_id: ds.id }).expect(202)).body.id);
+  assert.deepEqual(Object.keys(ev.result).sort(), ['loss', 'sparse_categorical_accuracy']);
+});
