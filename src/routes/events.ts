@@ -7,6 +7,8 @@ import { EventsQuery } from '../schemas/jobs.ts';
 import type { JobRecord } from '../jobs/contract.ts';
 import { findOr404 } from './lookup.ts';
 
+const PING_INTERVAL_MS = 30_000;
+
 /**
  * GET /v1/jobs/:id/events (WebSocket): every event after `since`, then live
  * ones, one JSON object per message; the server closes with 1000 after `done`.
@@ -44,8 +46,18 @@ const eventRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
       sockets.add(socket);
       let unsubscribe: (() => void) | undefined;
       let closed = false;
+      // Pings keep idle proxies from dropping a quiet socket (a long epoch with no batch
+      // events) and find clients that vanished without a close.
+      let alive = true;
+      socket.on('pong', () => { alive = true; });
+      const keepalive = setInterval(() => {
+        if (!alive) return socket.terminate();
+        alive = false;
+        socket.ping();
+      }, PING_INTERVAL_MS);
       socket.on('close', () => {
         closed = true;
+        clearInterval(keepalive);
         sockets.delete(socket);
         unsubscribe?.();
       });
