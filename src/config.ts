@@ -27,6 +27,8 @@ export interface Config {
   };
   /** How many loaded models the inference thread keeps. */
   modelCacheSize: number;
+  /** BullMQ job lock and stalled-check interval: how soon a dead worker's job is picked up again. */
+  workerLockMs: number;
 }
 
 export const CONFIG_TABLE: Array<{ env: string; default: string; description: string }> = [
@@ -49,6 +51,7 @@ export const CONFIG_TABLE: Array<{ env: string; default: string; description: st
   { env: 'MAX_MODEL_LAYERS', default: '1000', description: 'Most layers in one model.' },
   { env: 'MAX_WS_CLIENTS_PER_JOB', default: '100', description: 'Most WebSocket clients watching one job.' },
   { env: 'MODEL_CACHE_SIZE', default: '8', description: 'Loaded models the inference thread keeps (LRU).' },
+  { env: 'WORKER_LOCK_MS', default: '30000', description: 'A running job\'s lock; a job whose worker died is picked up again within about twice this.' },
 ];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -101,6 +104,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       wsClientsPerJob: int(env, 'MAX_WS_CLIENTS_PER_JOB', 100, 1),
     },
     modelCacheSize: int(env, 'MODEL_CACHE_SIZE', 8, 1),
+    workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),
   };
   if (config.apiKeys.size === 0 && !isLoopback(config.host)) {
     throw new Error(`HOST=${config.host} is not a loopback address: set API_KEYS, or the server would be open to the network`);

@@ -36,6 +36,29 @@ const CANCEL_POLL_MS = 300;
 
 class Cancelled extends Error {}
 
+type FinalStatus = 'completed' | 'failed' | 'cancelled';
+
+/** Records a job's end on its record and its event stream (status, then done). */
+async function finishJob(ctx: WorkerContext, tenant: string, jobId: string, status: FinalStatus, fields: Partial<JobRecord>, history: Record<string, number[]> | null): Promise<void> {
+  await ctx.records.patch('job', tenant, jobId, { status, finished_at: new Date().toISOString(), ...fields });
+  await appendEvent(ctx.redis, ctx.prefix, jobId, { type: 'status', status });
+  await appendEvent(ctx.redis, ctx.prefix, jobId, {
+    type: 'done', status, history: history ?? {},
+    ...(fields.result ? { result: fields.result } : {}), ...(fields.error ? { error: fields.error } : {}),
+  });
+}
+
+/**
+ * BullMQ fails a job on its own when its worker died too often (the stalled check),
+ * without calling the processor: the record still says "running". Record the failure.
+ */
+export async function recordLostJob(ctx: WorkerContext, job: Job<JobPayload>, reason: string): Promise<void> {
+  const { jobId, tenant } = job.data;
+  const rec = await ctx.records.get<JobRecord>('job', tenant, jobId);
+  if (rec?.status !== 'running') return; // the processor recorded its own outcome
+  await finishJob(ctx, tenant, jobId, 'failed', { error: { code: 'WORKER_LOST', message: `the job's worker stopped responding and it was given up: ${reason}` } }, rec.history);
+}
+
 /** Processes one BullMQ job: a fit or an evaluate, recorded on the job record and its event stream. */
 export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Promise<void> {
   const { jobId, tenant } = job.data;
@@ -44,19 +67,18 @@ export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Prom
   if (!rec) return; // deleted meanwhile
   const emit = (event: { type: string; [k: string]: unknown }) => appendEvent(ctx.redis, ctx.prefix, jobId, event);
   const patch = (fields: Partial<JobRecord>) => ctx.records.patch('job', tenant, jobId, fields);
-  const finish = async (status: 'completed' | 'failed' | 'cancelled', fields: Partial<JobRecord>, history: Record<string, number[]> | null) => {
-    await patch({ status, finished_at: new Date().toISOString(), ...fields });
-    await emit({ type: 'status', status });
-    await emit({ type: 'done', status, history: history ?? {}, ...(fields.result ? { result: fields.result } : {}), ...(fields.error ? { error: fields.error } : {}) });
-  };
+  const finish = (status: FinalStatus, fields: Partial<JobRecord>, history: Record<string, number[]> | null) =>
+    finishJob(ctx, tenant, jobId, status, fields, history);
 
   if (await ctx.redis.exists(keys.cancel(ctx.prefix, jobId))) {
     await finish('cancelled', {}, rec.history);
     return;
   }
   ctx.current.jobId = jobId;
-  await patch({ status: 'running', started_at: new Date().toISOString(), attempts: job.attemptsMade + 1, worker_id: ctx.workerId, error: null });
-  await emit({ type: 'status', status: 'running', worker: { id: ctx.workerId, host: os.hostname() }, attempt: job.attemptsMade + 1 });
+  // Starts, not failures: a start whose worker died counts too (BullMQ's attemptsMade does not).
+  const attempt = Math.max(job.attemptsStarted ?? 0, job.attemptsMade + 1);
+  await patch({ status: 'running', started_at: new Date().toISOString(), attempts: attempt, worker_id: ctx.workerId, error: null });
+  await emit({ type: 'status', status: 'running', worker: { id: ctx.workerId, host: os.hostname() }, attempt });
   log.info({ kind: rec.kind, model_id: rec.model_id }, 'job started');
 
   let cancelled = false;

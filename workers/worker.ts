@@ -14,7 +14,7 @@ import { Records } from '../src/metadata/records.ts';
 import { newId } from '../src/metadata/ids.ts';
 import { QUEUE_NAME, bullPrefix, type JobPayload } from '../src/jobs/contract.ts';
 import { beat, removeWorker, HEARTBEAT_MS } from '../src/jobs/workers-registry.ts';
-import { processJob, type WorkerContext } from './process-job.ts';
+import { processJob, recordLostJob, type WorkerContext } from './process-job.ts';
 
 const config = loadConfig();
 const log = pino({ level: config.logLevel, base: { role: 'worker', pid: process.pid } });
@@ -65,10 +65,14 @@ const worker = new Worker<JobPayload>(QUEUE_NAME, async (job) => {
   prefix: bullPrefix(config.keyPrefix),
   concurrency: 1,
   // One job at a time per process: tfjs is single-threaded, and so is a GPU here.
-  lockDuration: 30_000,
+  lockDuration: config.workerLockMs,
+  stalledInterval: config.workerLockMs,
 });
 worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
-worker.on('failed', (job, err) => log.warn({ job_id: job?.id, err: err.message }, 'job attempt failed'));
+worker.on('failed', (job, err) => {
+  log.warn({ job_id: job?.id, err: err.message }, 'job attempt failed');
+  if (job) recordLostJob(ctx, job, err.message).catch((e) => log.error({ err: e }, 'could not record a lost job'));
+});
 log.info({ worker_id: ctx.workerId, data_dir: config.dataDir }, 'worker ready');
 
 let stopping = false;
