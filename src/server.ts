@@ -33,6 +33,7 @@ for (const worker of workers) await worker.start();
 
 const app = await buildApp(config);
 await app.listen({ host: config.host, port: config.port });
+app.tensors.warm();
 app.log.info({ workers: config.workers, redis: config.redisUrl, data_dir: config.dataDir, open_mode: config.apiKeys.size === 0 }, 'service ready');
 
 let stopping = false;

@@ -50,6 +50,11 @@ export class TensorClient {
     });
   }
 
+  /** Starts the thread ahead of the first request (loading tfjs and its backend takes a second or two). */
+  warm(): void {
+    if (!this.closed) this.worker ??= this.start();
+  }
+
   /** Builds the model spec and resolves compile, without training: validation and summary. */
   inspect(spec: unknown, compile: unknown, limits: { maxLayers: number; maxParams: number }): Promise<InspectResult> {
     return this.request({ op: 'inspect', spec, compile, limits });
