@@ -74,11 +74,6 @@ export async function initBackend(forced?: string): Promise<BackendInfo> {
   return chosen!;
 }
 
-/** The backend chosen by initBackend, if it ran. */
-export function backendInfo(): BackendInfo | undefined {
-  return chosen;
-}
-
 /**
  * Layers whose gradient kernels stock tfjs-backend-wasm 4.22 lacks
  * (Conv2DBackpropFilter, UnsortedSegmentSum, ...): a model with one of them trains

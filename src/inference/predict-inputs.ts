@@ -1,9 +1,8 @@
 import { ApiError, SpecError } from '../errors.ts';
 import { flattenSamples } from '../datasets/json-arrays.ts';
-import { shapeFits } from '../jobs/match-dataset.ts';
-import type { ArrayColumn, Shape, TensorInfo } from '../model-spec/types.ts';
+import { feedShape, fmt } from '../jobs/match-dataset.ts';
+import type { ArrayColumn, TensorInfo } from '../model-spec/types.ts';
 
-const fmt = (s: Shape) => `[${s.map((d) => (d === null ? 'None' : d)).join(', ')}]`;
 
 /** TF Serving's row format: rows, or objects of named inputs per row -> one array per input. */
 function rowsToColumns(instances: unknown[], inputs: TensorInfo[]): Array<[unknown[], string]> {
@@ -62,15 +61,11 @@ export function predictColumns(body: { instances?: unknown[]; inputs?: unknown }
     if (samples >= 0 && flat.samples !== samples) throw new ApiError('PREDICT_INPUT_INVALID', `${path} has ${flat.samples} samples, other inputs have ${samples}`, path);
     samples = flat.samples;
     const want = inputs[i].shape;
-    let shape: number[] = flat.shape;
-    if (!shapeFits(shape, want)) {
-      const scalarLike = (s: Shape) => s.length === 0 || (s.length === 1 && s[0] === 1);
-      if (scalarLike(shape) && scalarLike(want)) shape = want as number[];
-      else {
-        throw new ApiError('PREDICT_INPUT_INVALID',
-          `input "${inputs[i].name}" expects shape ${fmt([null, ...want])}, received ${fmt([flat.samples, ...flat.shape])}`,
-          path, { expected: [null, ...want], received: [flat.samples, ...flat.shape] });
-      }
+    const shape = feedShape(flat.shape, want);
+    if (!shape) {
+      throw new ApiError('PREDICT_INPUT_INVALID',
+        `input "${inputs[i].name}" expects shape ${fmt([null, ...want])}, received ${fmt([flat.samples, ...flat.shape])}`,
+        path, { expected: [null, ...want], received: [flat.samples, ...flat.shape] });
     }
     return { shape, data: flat.data };
   });

@@ -7,12 +7,20 @@ export function shapeFits(data: number[], model: Shape): boolean {
   return data.length === model.length && data.every((d, i) => model[i] === null || model[i] === d);
 }
 
-/** [] and [1] hold the same values per sample: treat them as one shape. */
-function squeezeOnes(shape: Shape): Shape {
-  return shape.length === 1 && shape[0] === 1 ? [] : shape;
+const scalarLike = (shape: Shape) => shape.length === 0 || (shape.length === 1 && shape[0] === 1);
+
+/**
+ * The per-sample shape to feed data of shape `data` to a model tensor of shape `model`:
+ * `data` when it fits, the model's where both are [] or [1] (they hold the same values),
+ * undefined when it does not fit.
+ */
+export function feedShape(data: number[], model: Shape): number[] | undefined {
+  if (shapeFits(data, model)) return data;
+  return scalarLike(data) && scalarLike(model) ? (model as number[]) : undefined;
 }
 
-const fmt = (s: Shape) => `[${s.map((d) => (d === null ? 'None' : d)).join(', ')}]`;
+/** A shape as Keras prints it: [None, 4]. */
+export const fmt = (s: Shape) => `[${s.map((d) => (d === null ? 'None' : d)).join(', ')}]`;
 
 /**
  * Orders a dataset's x (or y) columns as the model's inputs (or outputs), by name;
@@ -39,10 +47,8 @@ export function matchColumns(columns: ColumnInfo[], tensors: TensorInfo[], side:
   if (side === 'x') {
     ordered = ordered.map((col, i) => {
       const want = tensors[i].shape;
-      if (shapeFits(col.shape, want)) return col;
-      const a = squeezeOnes(col.shape);
-      const b = squeezeOnes(want);
-      if (a.length === 0 && b.length === 0) return { ...col, shape: want as number[] };
+      const shape = feedShape(col.shape, want);
+      if (shape) return shape === col.shape ? col : { ...col, shape };
       throw new SpecError(path, `input "${tensors[i].name}" expects samples of shape ${fmt(want)}, but the dataset's ${col.name ?? 'x'} has samples of shape ${fmt(col.shape)}`, 'DATASET_MISMATCH');
     });
   }

@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
 import { ErrorResponse, IdParams, ListOf, ListQuery, errorResponses } from '../schemas/common.ts';
 import { Dataset, DatasetBody } from '../schemas/datasets.ts';
 import { newId } from '../metadata/ids.ts';
@@ -21,7 +22,7 @@ const datasetRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app,
     },
   }, async (req, reply) => {
     const columns = columnsFromJson(req.body, config.limits);
-    if (columns.samples === 0) return reply.code(422).send({ error: { code: 'DATASET_INVALID', message: 'the dataset has no samples', path: 'x' } });
+    if (columns.samples === 0) throw new ApiError('DATASET_INVALID', 'the dataset has no samples', 'x');
     const rec: DatasetRecord = {
       id: newId('ds'),
       name: req.body.name,

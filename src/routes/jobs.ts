@@ -32,6 +32,10 @@ function checkDataset(model: ModelRecord, compiled: CompiledConfig, ds: DatasetR
   });
 }
 
+function checkBatchSize(batchSize: number, limit: number): void {
+  if (batchSize > limit) throw new ApiError('LIMIT_EXCEEDED', `batch_size ${batchSize} is over the limit of ${limit} (MAX_BATCH_SIZE)`, 'batch_size');
+}
+
 /** The model's compile; a model defined without one cannot train or evaluate yet (422). */
 function requireCompiled(model: ModelRecord): CompiledConfig {
   if (!model.compiled) throw new ApiError('COMPILE_INVALID', 'the model was created without compile: give "compile" with this fit (optimizer, loss, metrics)', 'compile');
@@ -72,7 +76,7 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     const body = req.body;
     const model = await findOr404<ModelRecord>(app, 'model', req.tenant, req.params.id);
     if (body.epochs > config.limits.epochs) throw new ApiError('LIMIT_EXCEEDED', `epochs ${body.epochs} is over the limit of ${config.limits.epochs} (MAX_EPOCHS)`, 'epochs');
-    if (body.batch_size > config.limits.batchSize) throw new ApiError('LIMIT_EXCEEDED', `batch_size ${body.batch_size} is over the limit of ${config.limits.batchSize} (MAX_BATCH_SIZE)`, 'batch_size');
+    checkBatchSize(body.batch_size, config.limits.batchSize);
     if (body.initial_epoch >= body.epochs) throw new ApiError('FIT_OPTIONS_INVALID', `initial_epoch (${body.initial_epoch}) must be less than epochs (${body.epochs})`, 'initial_epoch');
     if (body.validation_split !== undefined && body.validation_dataset_id !== undefined) {
       throw new ApiError('FIT_OPTIONS_INVALID', 'give validation_split or validation_dataset_id, not both', 'validation_dataset_id');
@@ -101,7 +105,7 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     schema: { tags: ['jobs'], summary: 'Evaluate the model (model.evaluate) as a job', params: IdParams, body: EvaluateBody, response: accepted },
   }, async (req, reply) => {
     const model = await findOr404<ModelRecord>(app, 'model', req.tenant, req.params.id);
-    if (req.body.batch_size > config.limits.batchSize) throw new ApiError('LIMIT_EXCEEDED', `batch_size ${req.body.batch_size} is over the limit of ${config.limits.batchSize} (MAX_BATCH_SIZE)`, 'batch_size');
+    checkBatchSize(req.body.batch_size, config.limits.batchSize);
     const version = req.body.version ?? model.versions.at(-1)?.version;
     if (version === undefined) throw new ApiError('MODEL_HAS_NO_VERSION', 'the model has not been trained yet: run a fit first');
     if (!model.versions.some((v) => v.version === version)) throw new ApiError('NOT_FOUND', `the model has no version ${version}`, 'version');
