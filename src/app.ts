@@ -67,7 +67,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
       return reply.code(err.statusCode).send(errorBody(err.code, err.message, err.path, err.details));
     }
     if (err instanceof SpecError) {
-      return reply.code(ERROR_CODES[err.code].status).send(errorBody(err.code, err.message, err.path));
+      return reply.code(ERROR_CODES[err.code].status).send(errorBody(err.code, err.message, err.path, err.details));
     }
     const fe = err as FastifyError;
     if (fe.validation) {

@@ -20,6 +20,7 @@ export const ERROR_CODES = {
   DATASET_MISMATCH: { status: 422, description: 'The dataset does not fit the model inputs or outputs.' },
   FIT_OPTIONS_INVALID: { status: 422, description: 'The fit/evaluate options are invalid.' },
   LIMIT_EXCEEDED: { status: 422, description: 'A model or request is over a configured resource limit.' },
+  EXPRESSION_INVALID: { status: 422, description: 'A custom layer, loss, metric or activation expression does not parse or does not fit its tensors.' },
   RATE_LIMITED: { status: 429, description: 'Too many requests.' },
   INTERNAL: { status: 500, description: 'An unexpected server error (details are in the server log).' },
   REDIS_UNAVAILABLE: { status: 503, description: 'Redis is unreachable; retry shortly.' },
@@ -52,12 +53,14 @@ export class ApiError extends Error {
 export class SpecError extends Error {
   readonly path: string;
   readonly code: ErrorCode;
+  readonly details?: Record<string, unknown>;
 
-  constructor(path: string, message: string, code: ErrorCode = 'MODEL_SPEC_INVALID') {
+  constructor(path: string, message: string, code: ErrorCode = 'MODEL_SPEC_INVALID', details?: Record<string, unknown>) {
     super(message);
     this.name = 'SpecError';
     this.path = path;
     this.code = code;
+    this.details = details;
   }
 }
 

@@ -20,4 +20,4 @@ export interface PredictResult {
 
 export type ThreadResponse =
   | { id: number; ok: true; value: InspectResult | PredictResult }
-  | { id: number; ok: false; error: { code: string; message: string; path?: string } };
+  | { id: number; ok: false; error: { code: string; message: string; path?: string; details?: Record<string, unknown> } };

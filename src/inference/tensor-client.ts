@@ -28,7 +28,7 @@ export class TensorClient {
       else if (res.error.code === 'INTERNAL') {
         this.opts.log.error({ err: res.error }, 'tensor thread failed a request');
         waiter.reject(new Error(res.error.message));
-      } else waiter.reject(new ApiError(res.error.code as ErrorCode, res.error.message, res.error.path));
+      } else waiter.reject(new ApiError(res.error.code as ErrorCode, res.error.message, res.error.path, res.error.details));
     });
     worker.on('error', (err) => this.opts.log.error({ err }, 'tensor thread crashed'));
     worker.on('exit', (code) => {

@@ -62,7 +62,7 @@ parentPort!.on('message', async ({ id, req }: { id: number; req: ThreadRequest }
   } catch (err) {
     const e = err as Error;
     response = err instanceof SpecError
-      ? { id, ok: false, error: { code: err.code, message: err.message, path: err.path } }
+      ? { id, ok: false, error: { code: err.code, message: err.message, path: err.path, details: err.details } }
       : { id, ok: false, error: { code: 'INTERNAL', message: e?.message ?? String(err) } };
   }
   parentPort!.postMessage(response);

@@ -7,6 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../errors.ts';
+import { ExpressionError } from '../expressions/parser.ts';
 import {
   type BatchShape,
   type LayerDef,
@@ -67,6 +68,10 @@ function guard<T>(path: string, label: string, fn: () => T): T {
     return fn();
   } catch (err) {
     if (err instanceof SpecError) throw err;
+    if (err instanceof ExpressionError) {
+      const at = err.field ? `${path}.${err.field}` : path;
+      throw new SpecError(at, `${label}${err.field ? `${err.field}: ` : ''}${err.message}`, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
+    }
     throw new SpecError(path, `${label}${cleanMessage(err)}`);
   }
 }

@@ -4,6 +4,9 @@
  * per-output losses and metrics and for resolving "accuracy".
  */
 import { SpecError } from '../errors.ts';
+import { compileExpression } from '../expressions/evaluate.ts';
+import { checkLossExpression, LOSS_NAMES, trialLossExpression } from '../expressions/expression-loss.ts';
+import { ExpressionError } from '../expressions/parser.ts';
 import { canonicalLossName, LOSS_SPECS, type ParamSpec } from './losses.ts';
 import { canonicalMetricName, isUnsupportedMetric, METRIC_SPECS } from './metrics.ts';
 import { OPTIMIZER_PARAM_ALIASES, OPTIMIZER_SPECS } from './optimizers.ts';
@@ -151,7 +154,30 @@ function lossNames(): string {
   return Object.keys(LOSS_SPECS).join(', ');
 }
 
-function resolveLoss(value: unknown, path: string): LossConfig {
+/** A SpecError (EXPRESSION_INVALID) at `path` for an expression problem; anything else is rethrown. */
+function expressionFail(path: string, err: unknown, suffix = ''): never {
+  if (!(err instanceof ExpressionError)) throw err;
+  throw new SpecError(path, `${err.message}${suffix}`, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
+}
+
+/** {"expression": "mean(square(y_true - y_pred))"}: a custom loss, checked on each output it applies to. */
+function resolveExpressionLoss(value: Json, path: string, outputs: TensorInfo[]): LossConfig {
+  for (const key of Object.keys(value)) {
+    if (key !== 'expression' && key !== 'name') fail(`${path}.${key}`, `unknown key "${key}" for an expression loss; accepted: expression, name`);
+  }
+  if (value.name !== undefined && typeof value.name !== 'string') fail(`${path}.name`, `must be a string, got ${describe(value.name)}`);
+  for (const o of outputs) {
+    try {
+      checkLossExpression(value.expression, o.shape, true, 'the loss expression');
+    } catch (err) {
+      expressionFail(`${path}.expression`, err, outputs.length > 1 ? ` (output "${o.name}")` : '');
+    }
+  }
+  return { name: 'expression', params: {}, expression: value.expression as string };
+}
+
+function resolveLoss(value: unknown, path: string, outputs: TensorInfo[]): LossConfig {
+  if (isPlainObject(value) && 'expression' in value) return resolveExpressionLoss(value, path, outputs);
   let type: unknown = value;
   let typePath = path;
   let raw: Json = {};
@@ -184,7 +210,7 @@ function outputList(outputs: TensorInfo[]): string {
 function isTypedObject(value: Json, outputs: TensorInfo[]): boolean {
   const keys = Object.keys(value);
   const allOutputs = keys.length > 0 && keys.every((k) => outputs.some((o) => o.name === k));
-  return !allOutputs && ('type' in value || 'class_name' in value || ('name' in value && typeof value.name === 'string'));
+  return !allOutputs && ('type' in value || 'class_name' in value || 'expression' in value || ('name' in value && typeof value.name === 'string'));
 }
 
 function resolveLosses(value: unknown, outputs: TensorInfo[], path: string): LossConfig[] {
@@ -193,7 +219,7 @@ function resolveLosses(value: unknown, outputs: TensorInfo[], path: string): Los
     if (value.length !== outputs.length) {
       fail(path, `has ${value.length} losses but the model has ${outputs.length} output(s) (${outputList(outputs)}); give one per output`);
     }
-    return value.map((v, i) => resolveLoss(v, `${path}[${i}]`));
+    return value.map((v, i) => resolveLoss(v, `${path}[${i}]`, [outputs[i]!]));
   }
   if (isPlainObject(value) && !isTypedObject(value, outputs)) {
     for (const key of Object.keys(value)) {
@@ -201,12 +227,12 @@ function resolveLosses(value: unknown, outputs: TensorInfo[], path: string): Los
     }
     return outputs.map((o) => {
       if (!(o.name in value) || value[o.name] === null) fail(path, `no loss for output "${o.name}"; every output needs one`);
-      return resolveLoss(value[o.name], keyPath(path, o.name));
+      return resolveLoss(value[o.name], keyPath(path, o.name), [o]);
     });
   }
   // One loss for every output, as Keras does.
-  const loss = resolveLoss(value, path);
-  return outputs.map(() => ({ name: loss.name, params: { ...loss.params } }));
+  const loss = resolveLoss(value, path, outputs);
+  return outputs.map(() => ({ ...loss, params: { ...loss.params } }));
 }
 
 // ---------------------------------------------------------------- loss weights
@@ -257,7 +283,25 @@ function resolveAccuracyLike(name: 'accuracy' | 'crossentropy', output: TensorIn
   return { fn, params };
 }
 
+/** {"name": "rmse", "expression": "sqrt(mean(square(y_true - y_pred)))"}: a custom metric, reported under its name. */
+function resolveExpressionMetric(value: Json, output: TensorInfo, path: string): MetricConfig {
+  for (const key of Object.keys(value)) {
+    if (key !== 'expression' && key !== 'name') fail(`${path}.${key}`, `unknown key "${key}" for an expression metric; accepted: name, expression`);
+  }
+  const name = value.name;
+  if (typeof name !== 'string' || !/^[A-Za-z0-9_.\-]{1,64}$/.test(name)) {
+    fail(`${path}.name`, `an expression metric needs a "name" (the history key) of letters, digits, "_", "-" or ".", got ${describe(name)}`);
+  }
+  try {
+    checkLossExpression(value.expression, output.shape, false, `metric "${name}"`);
+  } catch (err) {
+    expressionFail(`${path}.expression`, err);
+  }
+  return { key: name, fn: 'expression', params: {}, expression: value.expression as string };
+}
+
 function resolveMetric(value: unknown, output: TensorInfo, loss: LossConfig, path: string): MetricConfig {
+  if (isPlainObject(value) && 'expression' in value) return resolveExpressionMetric(value, output, path);
   let type: unknown = value;
   let typePath = path;
   let raw: Json = {};
@@ -387,7 +431,22 @@ export function checkTargetShape(
   loss: LossConfig,
   targetShape: number[],
   targetRange?: { min: number; max: number },
+  metrics: MetricConfig[] = [],
 ): string | null {
+  // Expressions are checked by running them on zeros of the real shapes.
+  const trials: Array<[string, string, boolean]> = [
+    ...(loss.expression !== undefined ? [['the loss expression', loss.expression, true] as [string, string, boolean]] : []),
+    ...metrics.filter((m) => m.expression !== undefined).map((m) => [`metric "${m.key}"`, m.expression!, false] as [string, string, boolean]),
+  ];
+  for (const [what, text, differentiable] of trials) {
+    try {
+      trialLossExpression(compileExpression(text, LOSS_NAMES), output.shape, targetShape, differentiable, what);
+    } catch (err) {
+      if (!(err instanceof ExpressionError)) throw err;
+      return `output "${output.name}" (shape ${shapeText(output.shape)}) with targets of shape ${shapeText(targetShape)}: ${err.message}`;
+    }
+  }
+  if (loss.expression !== undefined) return null;
   const name = canonicalLossName(loss.name) ?? loss.name;
   const outShape = output.shape;
   if (name === 'sparse_categorical_crossentropy') {

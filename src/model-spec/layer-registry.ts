@@ -7,6 +7,9 @@ import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../errors.ts';
 import { KerasReLU } from './relu-layer.ts';
 import { Subtract } from './custom-layers.ts';
+import { registerExpressionActivation } from '../expressions/expression-activation.ts';
+import { customLayerParams, ExpressionLayer, readCustomLayerSpec, type CustomLayerSpec } from '../expressions/expression-layer.ts';
+import { ExpressionError } from '../expressions/parser.ts';
 
 /** A shape with its batch dimension first (null where any size fits). */
 export type BatchShape = Array<number | null>;
@@ -241,10 +244,24 @@ const ACTIVATIONS: Record<string, string> = {
 /** The Keras activation names accepted (for docs and messages). */
 export const SUPPORTED_ACTIVATIONS = Object.keys(ACTIVATIONS).filter((k) => !/[A-Z]/.test(k));
 
+/** {"expression": "x * sigmoid(x)"}: an activation written in the expression language. */
+function expressionActivation(v: Record<string, unknown>, name: string, path: string): string {
+  for (const key of Object.keys(v)) {
+    if (key !== 'expression') fail(`${path}.${key}`, `${name}: an expression activation takes only "expression", like {"expression": "x * sigmoid(x)"}`);
+  }
+  try {
+    return registerExpressionActivation(v.expression);
+  } catch (err) {
+    if (!(err instanceof ExpressionError)) throw err;
+    throw new SpecError(`${path}.expression`, `${name}: ${err.message}`, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
+  }
+}
+
 const activationArg: Converter = (v, name, path) => {
   if (v === null) return 'linear';
   if (typeof v === 'string' && Object.prototype.hasOwnProperty.call(ACTIVATIONS, v)) return ACTIVATIONS[v];
-  fail(path, `${name}: unknown activation ${describe(v)}; valid activations: ${SUPPORTED_ACTIVATIONS.join(', ')}`);
+  if (v && typeof v === 'object' && !Array.isArray(v) && 'expression' in v) return expressionActivation(v as Record<string, unknown>, name, path);
+  fail(path, `${name}: unknown activation ${describe(v)}; valid activations: ${SUPPORTED_ACTIVATIONS.join(', ')}, or {"expression": "..."} of x`);
 };
 
 /** Reads `{"class_name": "X", "config": {...}}` (Keras) or `{"type": "x", ...params}` (native). */
@@ -338,6 +355,9 @@ const INITIALIZER_NAMES = [
   'constant', 'random_normal', 'random_uniform', 'truncated_normal', 'orthogonal', 'identity', 'variance_scaling',
 ];
 
+/** Validates an initializer (name or {"class_name", "config"}) and makes the tfjs object. */
+export const readInitializer: Converter = (v, name, path) => initializerArg(v, name, path);
+
 const initializerArg: Converter = (v, name, path) => {
   const obj = namedObject(v, name, path);
   if (!obj) fail(path, `${name} must be an initializer name or {"class_name": ..., "config": {...}} (got ${describe(v)})`);
@@ -358,6 +378,9 @@ const REGULARIZERS: Record<string, InitFactory | { params: Record<string, Conver
     make: (p) => tf.regularizers.l1l2({ l1: p.l1 as number | undefined, l2: p.l2 as number | undefined }),
   },
 };
+
+/** Validates a regularizer ("l1", "l2", "l1_l2" or {"class_name", "config"}) and makes the tfjs object. */
+export const readRegularizer: Converter = (v, name, path) => regularizerArg(v, name, path);
 
 const regularizerArg: Converter = (v, name, path) => {
   if (v === null) return undefined;
@@ -864,6 +887,27 @@ const DEFS: LayerDef[] = [
     create: (a) => L.upSampling2d(a as never),
   },
   { className: 'Rescaling', args: { scale: A.num(), offset: A.num() }, required: ['scale'], create: (a) => L.rescaling(a as never) },
+  {
+    // Declared weights and a call expression (src/expressions/expression-layer.ts).
+    className: 'Custom',
+    args: { config: { convert: (v) => v }, weights: { convert: (v) => v }, call: { convert: (v) => v } },
+    required: ['call'],
+    validate: (a, path) => {
+      a.spec = readCustomLayerSpec({ config: a.config, weights: a.weights, call: a.call }, path);
+      delete a.config;
+      delete a.weights;
+      delete a.call;
+    },
+    checkInput: (a, shape, argPath) => {
+      const spec = a.spec as CustomLayerSpec;
+      const uses = spec.weights.find((w) => w.shape.includes('input_dim'));
+      if (uses && shape[shape.length - 1] == null) {
+        fail(`${argPath('weights')}.${uses.name}.shape`, `weight "${uses.name}" uses input_dim, but the input's last axis has no fixed size`);
+      }
+    },
+    estimateParams: (a, shape) => customLayerParams(a.spec as CustomLayerSpec, shape[shape.length - 1] ?? null),
+    create: (a) => new ExpressionLayer(a as never),
+  },
 ];
 
 /** Arguments every layer takes (Keras's base Layer kwargs). */

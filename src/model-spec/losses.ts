@@ -5,6 +5,7 @@
  * averaged too, which gives the same batch mean as Keras's SUM_OVER_BATCH_SIZE.
  */
 import * as tf from '@tensorflow/tfjs';
+import { expressionLossFunction } from '../expressions/expression-loss.ts';
 import type { LossConfig } from './types.ts';
 
 /** Keras's backend.epsilon(). */
@@ -165,6 +166,7 @@ const KERAS_LOSSES: Record<string, (yTrue: tf.Tensor, yPred: tf.Tensor, p: Recor
  * Targets for sparse_categorical_crossentropy are integer labels given as floats ([batch] or [batch, 1]).
  */
 export function lossFunction(cfg: LossConfig): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor {
+  if (cfg.expression !== undefined) return expressionLossFunction(cfg.expression);
   const name = canonicalLossName(cfg.name);
   const impl = name === undefined ? undefined : KERAS_LOSSES[name];
   if (!name || !impl) throw new Error(`unknown loss "${cfg.name}"`);

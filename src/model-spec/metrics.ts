@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { canonicalLossName, lossFunction, nameKey, sparseLabels, LOSS_SPECS, type ParamSpec } from './losses.ts';
+import { expressionLossFunction } from '../expressions/expression-loss.ts';
 import type { MetricConfig } from './types.ts';
 
 const K: ParamSpec = { default: 5, kind: 'number', min: 1, describe: 'a positive integer' };
@@ -75,6 +76,7 @@ const KERAS_METRICS: Record<string, (yTrue: tf.Tensor, yPred: tf.Tensor, p: Reco
 
 /** The metric `cfg.fn` (already resolved by compile) as (yTrue, yPred) -> per-sample values [batch]. */
 export function metricFunction(cfg: MetricConfig): (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor {
+  if (cfg.expression !== undefined) return expressionLossFunction(cfg.expression, `metric "${cfg.key}"`);
   const name = canonicalMetricName(cfg.fn);
   if (name === 'accuracy' || name === 'crossentropy') {
     throw new Error(`metric "${cfg.fn}" must be resolved against its output's loss first (resolveCompile does it)`);

@@ -2,8 +2,9 @@ import fs from 'node:fs/promises';
 import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { writeDirAtomically } from '../storage/paths.ts';
-// Registers our own layer classes (ReLU, ...) so saved models that use them load.
+// Registers our own layer classes (ReLU, Custom, ...) so saved models that use them load.
 import './build-model.ts';
+import { registerSavedActivations } from '../expressions/expression-activation.ts';
 
 /**
  * Saves a model version in the TensorFlow.js layers format (model.json +
@@ -34,6 +35,8 @@ export async function loadModelFiles(dir: string): Promise<tf.LayersModel> {
   const modelJson = JSON.parse(await fs.readFile(path.join(dir, 'model.json'), 'utf8'));
   const weights = await fs.readFile(path.join(dir, 'weights.bin'));
   const weightData = weights.buffer.slice(weights.byteOffset, weights.byteOffset + weights.byteLength) as ArrayBuffer;
+  // Expression activations are classes named after their expression: make them before loading.
+  registerSavedActivations(modelJson.modelTopology);
   return tf.loadLayersModel(
     tf.io.fromMemory({
       modelTopology: modelJson.modelTopology,

@@ -30,6 +30,8 @@ export interface ModelSummary {
 export interface LossConfig {
   name: string;
   params: Record<string, unknown>;
+  /** A custom loss of y_true and y_pred (name is then "expression"). */
+  expression?: string;
 }
 
 /** A metric for one output; `key` is the history key before any output/val_ prefix ("accuracy", "mse"). */
@@ -38,6 +40,8 @@ export interface MetricConfig {
   /** The canonical function name after resolving aliases like "accuracy" -> "sparse_categorical_accuracy". */
   fn: string;
   params: Record<string, unknown>;
+  /** A custom metric of y_true and y_pred (fn is then "expression"). */
+  expression?: string;
 }
 
 export interface OptimizerConfig {

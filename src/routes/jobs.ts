@@ -27,7 +27,7 @@ function checkDataset(model: ModelRecord, compiled: CompiledConfig, ds: DatasetR
   matchColumns(ds.x_columns, model.inputs, 'x', path);
   const ys = matchColumns(ds.y_columns, model.outputs, 'y', path);
   ys.forEach((col, i) => {
-    const problem = checkTargetShape(model.outputs[i], compiled.losses[i], col.shape, { min: col.min, max: col.max });
+    const problem = checkTargetShape(model.outputs[i], compiled.losses[i], col.shape, { min: col.min, max: col.max }, compiled.metrics[i]);
     if (problem) throw new SpecError(path, `output "${model.outputs[i].name}": ${problem}`, 'DATASET_MISMATCH');
   });
 }

@@ -1,0 +1,42 @@
+/**
+ * Makes the wasm backend train every layer type, fast: the gradient kernels stock
+ * tfjs-backend-wasm 4.22 lacks (composed of its XNNPACK kernels, or native loops over wasm
+ * memory), matmuls with transposes on the fast path, and for anything else the cpu backend
+ * has, its kernel run on copied data.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { setWasmKernel, stockKernel, type Kernel } from './wasm-kernel-utils.ts';
+import { conv2DBackpropFilter, depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './wasm-conv-grads.ts';
+import { unsortedSegmentSum } from './wasm-segment-sum.ts';
+import { batchMatMul, fusedMatMul } from './wasm-matmul.ts';
+import { registerCpuFallbacks } from './wasm-cpu-fallback.ts';
+
+/** Kernels added or replaced with a fast implementation, by name. */
+export const FAST_WASM_KERNELS: Record<string, Kernel> = {
+  Conv2DBackpropFilter: conv2DBackpropFilter,
+  DepthwiseConv2dNativeBackpropFilter: depthwiseConv2dNativeBackpropFilter,
+  DepthwiseConv2dNativeBackpropInput: depthwiseConv2dNativeBackpropInput,
+  UnsortedSegmentSum: unsortedSegmentSum,
+  BatchMatMul: batchMatMul,
+  _FusedMatMul: fusedMatMul,
+};
+
+let installed: { fast: string[]; cpuFallback: string[] } | undefined;
+
+/**
+ * Registers the kernels on the 'wasm' backend (idempotent). Call it once the wasm package is
+ * loaded; the stock kernels used by the compositions are captured first.
+ */
+export function registerWasmTrainingKernels(): { fast: string[]; cpuFallback: string[] } {
+  if (installed) return installed;
+  if (!stockKernel('Conv2D')) throw new Error('the wasm backend is not loaded: import @tensorflow/tfjs-backend-wasm first');
+  for (const name of ['Conv2D', 'DepthwiseConv2dNative', 'Transpose', 'Reshape', 'PadV2', 'Slice', 'Sum', 'Reverse', 'BatchMatMul', '_FusedMatMul']) stockKernel(name);
+  for (const [name, fn] of Object.entries(FAST_WASM_KERNELS)) setWasmKernel(name, fn);
+  installed = { fast: Object.keys(FAST_WASM_KERNELS), cpuFallback: registerCpuFallbacks() };
+  return installed;
+}
+
+/** Whether registerWasmTrainingKernels has run in this process. */
+export function wasmTrainingKernelsInstalled(): boolean {
+  return installed !== undefined && tf.getKernel('Conv2DBackpropFilter', 'wasm') !== undefined;
+}
