@@ -16,7 +16,8 @@ export function cpuKernelOnWasm(name: string, { inputs, backend, attrs }: Kernel
   const cpu = tf.findBackend('cpu');
   if (!cpu) throw new Error(`Kernel '${name}' needs the cpu backend, which could not start`);
   const wasm = backend as BackendWasm;
-  const cpuInputs: Record<string, Info> = {};
+  // Some kernels (Einsum, AddN, Concat...) take their inputs as an array: keep the container's kind.
+  const cpuInputs: Record<string, Info> = (Array.isArray(inputs) ? [] : {}) as Record<string, Info>;
   for (const [key, info] of Object.entries(inputs)) {
     if (!info) continue;
     cpuInputs[key] = { dataId: cpu.write(wasm.readSync(info.dataId), info.shape, info.dtype), shape: info.shape, dtype: info.dtype };

@@ -2,14 +2,16 @@
  * Activations written as expressions of x: {"expression": "x * sigmoid(x)"}.
  *
  * tfjs serialises a layer's activation by class name only, so each expression gets its own
- * registered class named "expression:<text>"; a saved model keeps the expression in that name
- * and registerSavedActivations() re-creates the classes before the model is loaded elsewhere.
+ * registered class named "exprhex<text as hex>" (hex survives tfjs's renaming of config
+ * strings); a saved model keeps the expression in that name and registerSavedActivations()
+ * re-creates the classes before the model is loaded elsewhere.
  */
 import * as tf from '@tensorflow/tfjs';
 import { asFloatTensor, compileExpression, evaluate } from './evaluate.ts';
 import { ExpressionError, type Node } from './parser.ts';
+import { fromSafeText, toSafeText } from './tfjs-safe-text.ts';
 
-export const ACTIVATION_PREFIX = 'expression:';
+export const ACTIVATION_PREFIX = 'exprhex';
 const ACTIVATION_NAMES: ReadonlySet<string> = new Set(['x']);
 
 /** Runs the expression on x; its output must keep x's shape. */
@@ -37,7 +39,7 @@ const registered = new Map<string, tf.serialization.SerializableConstructor<tf.s
 
 /** The class name an expression activation is saved under. */
 export function activationClassName(text: string): string {
-  return `${ACTIVATION_PREFIX}${text}`;
+  return `${ACTIVATION_PREFIX}${toSafeText(text)}`;
 }
 
 /**
@@ -78,7 +80,7 @@ export function registerSavedActivations(topology: unknown): void {
   const walk = (node: unknown, depth: number): void => {
     if (depth > 64) return;
     if (typeof node === 'string') {
-      if (node.startsWith(ACTIVATION_PREFIX)) registerExpressionActivation(node.slice(ACTIVATION_PREFIX.length));
+      if (node.startsWith(ACTIVATION_PREFIX)) registerExpressionActivation(fromSafeText(node.slice(ACTIVATION_PREFIX.length)));
     } else if (Array.isArray(node)) node.forEach((n) => walk(n, depth + 1));
     else if (node && typeof node === 'object') for (const v of Object.values(node)) walk(v, depth + 1);
   };

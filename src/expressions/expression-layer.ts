@@ -6,8 +6,9 @@
  *    "weights": {"bias": {"shape": ["units"], "initializer": "zeros", "trainable": true}},
  *    "call": "inputs + bias"}
  *
- * It serialises with the model (config, weights and call as written), so a saved model loads
- * in a worker or the tensor thread with the same layer.
+ * It serialises with the model ({config, weights, call} as written, kept as hex text that
+ * tfjs's renaming of config keys and strings leaves alone), so a saved model loads in a
+ * worker or the tensor thread with the same layer.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../errors.ts';
@@ -15,6 +16,7 @@ import { readInitializer, readRegularizer } from '../model-spec/layer-registry.t
 import { asFloatTensor, compileExpression, evaluate, isReservedName } from './evaluate.ts';
 import type { Value } from './functions.ts';
 import { ExpressionError, type Node } from './parser.ts';
+import { fromSafeText, toSafeText } from './tfjs-safe-text.ts';
 
 /** Limits on one Custom layer's declarations. */
 export const CUSTOM_LAYER_LIMITS = { maxConfigKeys: 32, maxWeights: 16, maxWeightRank: 6, maxWeightDim: 1 << 24 };
@@ -153,12 +155,11 @@ export class ExpressionLayer extends tf.layers.Layer {
   /** Whether the layer was built on a list of inputs (then `inputs` is a list in the call). */
   private multiInput = false;
 
-  /** From the builder (`spec` already validated) or from a saved config ({config, weights, call}). */
-  constructor(args: CustomLayerArgs & { config?: unknown; weights?: unknown; call?: unknown }) {
-    // tfjs's LayerArgs has its own `weights` (initial values): ours must not reach it.
-    const { spec, config, weights, call, ...base } = args as CustomLayerArgs & Json;
+  /** From the builder (`spec` already validated) or from a saved config (`definition`). */
+  constructor(args: CustomLayerArgs & { definition?: string }) {
+    const { spec, definition, ...base } = args as CustomLayerArgs & { definition?: string };
     super(base as LayerArgs);
-    this.spec = (spec as CustomLayerSpec | undefined) ?? readCustomLayerSpec({ config, weights, call }, 'layer');
+    this.spec = spec ?? readCustomLayerSpec(JSON.parse(fromSafeText(String(definition))), 'layer');
   }
 
   private firstShape(inputShape: tf.Shape | tf.Shape[]): tf.Shape {
@@ -230,7 +231,8 @@ export class ExpressionLayer extends tf.layers.Layer {
     for (const w of this.spec.weights) {
       weights[w.name] = { shape: w.shape, initializer: w.initializer, regularizer: w.regularizer, trainable: w.trainable };
     }
-    return { ...super.getConfig(), config: this.spec.config, weights, call: this.spec.call } as tf.serialization.ConfigDict;
+    const definition = toSafeText(JSON.stringify({ config: this.spec.config, weights, call: this.spec.call }));
+    return { ...super.getConfig(), definition };
   }
 }
 tf.serialization.registerClass(ExpressionLayer);

@@ -80,7 +80,8 @@ function tokenize(src: string): Token[] {
     if (num && /[0-9.]/.test(c)) {
       const value = Number(num[0]);
       if (!Number.isFinite(value) || Math.abs(value) > EXPRESSION_LIMITS.maxLiteral) {
-        throw new ExpressionError(`the number ${num[0]} at position ${i} is out of range (at most ${EXPRESSION_LIMITS.maxLiteral} in size)`, i, 'a smaller number');
+        const shown = num[0].length > 24 ? `${num[0].slice(0, 21)}...` : num[0];
+        throw new ExpressionError(`the number ${shown} at position ${i} is out of range (at most ${EXPRESSION_LIMITS.maxLiteral} in size)`, i, 'a smaller number');
       }
       tokens.push({ type: 'number', value, text: num[0], pos: i });
       i += num[0].length;
