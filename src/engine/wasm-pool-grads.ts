@@ -2,16 +2,15 @@
  * Replacements for stock wasm gradient kernels that give wrong results in tfjs 4.22:
  *
  * - MaxPoolGrad / MaxPool3DGrad start their running max at FLT_MIN (the smallest positive
- *   float) instead of -inf, so a window whose values are all <= 0 sends its gradient to
- *   element 0 of the tensor; and on ties they pick the last maximum where cpu (and TF) pick the
+ *   float) instead of -inf, so a window whose values are all <= 0 loses its gradient or sends
+ *   it to the wrong element (any conv -> max pool without a ReLU between); and on ties they pick the last maximum where cpu (and TF) pick the
  *   first. Here: one pass over wasm memory, first strict maximum of each window, as cpu does.
- * - ResizeNearestNeighborGrad is wrong for batches > 1 (it is right for one image with any
- *   channels), so the batch is folded into the channels around the stock kernel.
- * - Conv3DBackpropInputV2 is wrong (even for one image): the cpu kernel runs instead.
+ * - Conv3DBackpropInputV2 is wrong (even for one image, stride 1): the cpu kernel runs instead
+ *   (Conv3D is no layer type of the spec, so its speed matters little).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { runWasm, scoped, type Info, type KernelArgs } from './wasm-kernel-utils.ts';
+import { type Info, type KernelArgs } from './wasm-kernel-utils.ts';
 import { cpuKernelOnWasm } from './wasm-cpu-fallback.ts';
 
 interface PoolGeometry {
@@ -95,21 +94,6 @@ export function maxPool3DGrad(args: KernelArgs): Info | Info[] {
     strideD: i.strideDepth, strideH: i.strideHeight, strideW: i.strideWidth, dilD: i.dilationDepth, dilH: i.dilationHeight, dilW: i.dilationWidth,
     filtD: i.effectiveFilterDepth, filtH: i.effectiveFilterHeight, filtW: i.effectiveFilterWidth,
     padFront: i.padInfo.front, padTop: i.padInfo.top, padLeft: i.padInfo.left,
-  });
-}
-
-/** [b, h, w, c] -> [1, h, w, b*c] and back: one image with the batch as extra channels. */
-export function resizeNearestNeighborGrad(args: KernelArgs): Info | Info[] {
-  const { inputs, backend, attrs } = args;
-  const { images, dy } = inputs as { images: Info; dy: Info };
-  const [b, h, w, c] = images.shape as [number, number, number, number];
-  const [, dh, dw] = dy.shape as [number, number, number, number];
-  if (b === 1) return runWasm(backend, 'ResizeNearestNeighborGrad', inputs, attrs);
-  return scoped(backend as BackendWasm, (s) => {
-    const img = s.reshape(s.transpose(images, [1, 2, 0, 3]), [1, h, w, b * c]);
-    const dyf = s.reshape(s.transpose(dy, [1, 2, 0, 3]), [1, dh, dw, b * c]);
-    const dx = s.run('ResizeNearestNeighborGrad', { images: img, dy: dyf }, attrs);
-    return s.transpose(s.reshape(dx, [h, w, b, c]), [2, 0, 1, 3]);
   });
 }
 

@@ -9,7 +9,7 @@ import { setWasmKernel, stockKernel, type Kernel } from './wasm-kernel-utils.ts'
 import { conv2DBackpropFilter, depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './wasm-conv-grads.ts';
 import { unsortedSegmentSum } from './wasm-segment-sum.ts';
 import { batchMatMul, fusedMatMul } from './wasm-matmul.ts';
-import { conv3DBackpropInputV2, maxPool3DGrad, maxPoolGrad, resizeNearestNeighborGrad } from './wasm-pool-grads.ts';
+import { conv3DBackpropInputV2, maxPool3DGrad, maxPoolGrad } from './wasm-pool-grads.ts';
 import { registerCpuFallbacks } from './wasm-cpu-fallback.ts';
 
 /** Kernels added or replaced with a fast implementation, by name. */
@@ -23,7 +23,6 @@ export const FAST_WASM_KERNELS: Record<string, Kernel> = {
   // Stock kernels that give wrong gradients (see wasm-pool-grads.ts).
   MaxPoolGrad: maxPoolGrad,
   MaxPool3DGrad: maxPool3DGrad,
-  ResizeNearestNeighborGrad: resizeNearestNeighborGrad,
   Conv3DBackpropInputV2: conv3DBackpropInputV2,
 };
 
@@ -36,7 +35,7 @@ let installed: { fast: string[]; cpuFallback: string[] } | undefined;
 export function registerWasmTrainingKernels(): { fast: string[]; cpuFallback: string[] } {
   if (installed) return installed;
   if (!stockKernel('Conv2D')) throw new Error('the wasm backend is not loaded: import @tensorflow/tfjs-backend-wasm first');
-  for (const name of ['Conv2D', 'DepthwiseConv2dNative', 'Transpose', 'Reshape', 'PadV2', 'Slice', 'Sum', 'Reverse', 'BatchMatMul', '_FusedMatMul', 'ResizeNearestNeighborGrad']) stockKernel(name);
+  for (const name of ['Conv2D', 'DepthwiseConv2dNative', 'Transpose', 'Reshape', 'PadV2', 'Slice', 'Sum', 'Reverse', 'BatchMatMul', '_FusedMatMul']) stockKernel(name);
   for (const [name, fn] of Object.entries(FAST_WASM_KERNELS)) setWasmKernel(name, fn);
   installed = { fast: Object.keys(FAST_WASM_KERNELS), cpuFallback: registerCpuFallbacks() };
   return installed;

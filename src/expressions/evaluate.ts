@@ -4,7 +4,7 @@
  * properties), so nothing outside the table can be reached.
  */
 import * as tf from '@tensorflow/tfjs';
-import { compare, dot, findFunction, FUNCTION_NAMES, type DType, type FunctionDef, type ParamDef, type Value } from './functions.ts';
+import { checkSize, compare, dot, findFunction, FUNCTION_NAMES, type DType, type FunctionDef, type ParamDef, type Value } from './functions.ts';
 import { ExpressionError, parseExpression, type Node } from './parser.ts';
 
 /** Literal names every expression may use. */
@@ -172,6 +172,8 @@ function binaryOp(op: string, l: Value, r: Value): Value {
   }
   const x = toTensor(l, `the left side of ${op}`);
   const y = toTensor(r, `the right side of ${op}`);
+  // Refuse a result too large before tfjs allocates it (broadcasting [n, 1] + [1, n] grows fast).
+  if (op !== '@') checkSize(tf.backend_util.assertAndGetBroadcastShape(x.shape, y.shape), op);
   switch (op) {
     case '+': return tf.add(x, y);
     case '-': return tf.sub(x, y);
@@ -185,7 +187,11 @@ function binaryOp(op: string, l: Value, r: Value): Value {
 
 /** tfjs messages made one readable line. */
 function clean(err: unknown): string {
-  const msg = (err instanceof Error ? err.message : String(err)).replace(/\s+/g, ' ').trim();
+  const msg = (err instanceof Error ? err.message : String(err))
+    .replace(/\s+/g, ' ')
+    .trim()
+    // tfjs prints shapes as "2,5": show them as [2, 5].
+    .replace(/(?<![[\d,])(\d+(?:,\d+)+)(?![\]\d,])/g, (m) => `[${m.split(',').join(', ')}]`);
   return msg.length > 300 ? `${msg.slice(0, 297)}...` : msg;
 }
 
@@ -241,7 +247,9 @@ export function evaluate(ast: Node, scope: ReadonlyMap<string, Value>): Value {
             if (v === undefined) throw new Error(`argument "${p.name}" is missing`);
             bound[p.name] = bind(p, v, n.fn);
           }
-          return def.apply(bound);
+          const out = def.apply(bound);
+          if (out instanceof tf.Tensor) checkSize(out.shape, `${n.fn}()`);
+          return out;
         });
       }
     }

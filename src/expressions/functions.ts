@@ -49,6 +49,17 @@ export interface FunctionDef {
 /** Largest depth of one_hot, so an expression cannot ask for a huge tensor. */
 export const MAX_ONE_HOT_DEPTH = 100_000;
 
+/** Most elements any one tensor of an expression may have (256 MiB of float32). */
+export const MAX_TENSOR_ELEMENTS = 1 << 26;
+
+/** Throws when a tensor of this shape would be over MAX_TENSOR_ELEMENTS, before it is made. */
+export function checkSize(shape: number[], what: string): void {
+  const size = shape.reduce((a, b) => a * b, 1);
+  if (size > MAX_TENSOR_ELEMENTS) {
+    throw new Error(`${what} would make a tensor of shape [${shape.join(', ')}] (${size} elements), over the limit of ${MAX_TENSOR_ELEMENTS}`);
+  }
+}
+
 const T = (name: string): ParamDef => ({ name, kind: 'tensor' });
 const AXIS_NONE: ParamDef = { name: 'axis', kind: 'axes', default: null };
 const KEEPDIMS: ParamDef = { name: 'keepdims', kind: 'bool', default: false };
@@ -240,6 +251,7 @@ export const FUNCTIONS: FunctionDef[] = [
     const depth = a.depth as number;
     if (depth < 1 || depth > MAX_ONE_HOT_DEPTH) throw new Error(`one_hot: depth must be from 1 to ${MAX_ONE_HOT_DEPTH}, got ${depth}`);
     const idx = t(a, 'indices');
+    checkSize([...idx.shape, depth], 'one_hot()');
     return tf.oneHot(idx.cast('int32'), depth).cast('float32');
   } },
   { name: 'epsilon', params: [], shape: 'a number: 1e-7, Keras\'s fuzz factor', apply: () => EPSILON },

@@ -443,7 +443,7 @@ export function checkTargetShape(
       trialLossExpression(compileExpression(text, LOSS_NAMES), output.shape, targetShape, differentiable, what);
     } catch (err) {
       if (!(err instanceof ExpressionError)) throw err;
-      return `output "${output.name}" (shape ${shapeText(output.shape)}) with targets of shape ${shapeText(targetShape)}: ${err.message}`;
+      return `${what} does not fit targets of shape ${shapeText(targetShape)} for an output of shape ${shapeText(output.shape)}: ${err.message}`;
     }
   }
   if (loss.expression !== undefined) return null;

@@ -39,6 +39,8 @@ interface Case {
   /** Per-sample input shape; 'ids' feeds integer ids in [0, 10) of length 5. */
   input: number[] | 'ids';
   layers: () => tf.layers.Layer[];
+  /** Samples per batch (default 3). */
+  batch?: number;
 }
 
 const CASES: Record<string, Case> = {
@@ -62,7 +64,8 @@ const CASES: Record<string, Case> = {
   AveragePooling3D: { input: [4, 4, 4, 2], layers: () => [L.averagePooling3d({ poolSize: 2 })] },
   GlobalMaxPooling2D: { input: [4, 4, 3], layers: () => [L.globalMaxPooling2d({})] },
   GlobalAveragePooling1D: { input: [5, 3], layers: () => [L.globalAveragePooling1d({})] },
-  'UpSampling2D nearest': { input: [3, 3, 2], layers: () => [L.upSampling2d({ size: [2, 2] })] },
+  // One sample: the cpu backend's ResizeNearestNeighborGrad ignores the batch (see the test below).
+  'UpSampling2D nearest': { input: [3, 3, 2], layers: () => [L.upSampling2d({ size: [2, 2] })], batch: 1 },
   'UpSampling2D bilinear': { input: [3, 3, 2], layers: () => [L.upSampling2d({ size: [2, 3], interpolation: 'bilinear' })] },
   Cropping2D: { input: [6, 6, 2], layers: () => [L.cropping2D({ cropping: [[1, 0], [0, 2]] })] },
   ZeroPadding2D: { input: [4, 4, 2], layers: () => [L.zeroPadding2d({ padding: [[1, 2], [0, 1]] })] },
@@ -74,7 +77,8 @@ const CASES: Record<string, Case> = {
   'Bidirectional LSTM': { input: [5, 3], layers: () => [L.bidirectional({ layer: L.lstm({ units: 3 }) as never })] },
   'Embedding + LSTM': { input: 'ids', layers: () => [L.embedding({ inputDim: 10, outputDim: 4 }), L.lstm({ units: 4 })] },
   BatchNormalization: { input: [6], layers: () => [L.batchNormalization({})] },
-  'BatchNormalization conv': { input: [4, 4, 3], layers: () => [L.conv2d({ filters: 3, kernelSize: 2 }), L.batchNormalization({})] },
+  // No conv bias: batch normalisation makes its gradient exactly 0 (float noise on both backends).
+  'BatchNormalization conv': { input: [4, 4, 3], layers: () => [L.conv2d({ filters: 3, kernelSize: 2, useBias: false }), L.batchNormalization({})] },
   LayerNormalization: { input: [6], layers: () => [L.layerNormalization({})] },
   PReLU: { input: [6], layers: () => [L.prelu({})] },
   'TimeDistributed Dense': { input: [5, 3], layers: () => [L.timeDistributed({ layer: L.dense({ units: 2 }) })] },
@@ -90,6 +94,7 @@ const CASES: Record<string, Case> = {
 };
 
 const BATCH = 3;
+const batchOf = (c: Case) => c.batch ?? BATCH;
 
 /** The model: the case's layers, flattened if need be, then a Dense(2) head. */
 function build(c: Case): tf.Sequential {
@@ -104,9 +109,9 @@ function build(c: Case): tf.Sequential {
 function inputData(c: Case): { data: Float32Array; shape: number[] } {
   if (c.input === 'ids') {
     const r = mulberry32(7);
-    return { data: Float32Array.from({ length: BATCH * 5 }, () => Math.floor(r() * 10)), shape: [BATCH, 5] };
+    return { data: Float32Array.from({ length: batchOf(c) * 5 }, () => Math.floor(r() * 10)), shape: [batchOf(c), 5] };
   }
-  const shape = [BATCH, ...c.input];
+  const shape = [batchOf(c), ...c.input];
   return { data: randomData(shape.reduce((a, b) => a * b, 1), 11), shape };
 }
 
@@ -119,7 +124,7 @@ function gradients(model: tf.Sequential, c: Case, weights: Float32Array[] | null
   tf.tidy(() => {
     const x = c.input === 'ids' ? tf.tensor(data, shape) : tf.variable(tf.tensor(data, shape), true, `x_${Math.random()}`);
     const outShape = model.outputs[0]!.shape.slice(1) as number[];
-    const proj = tf.tensor(randomData(BATCH * outShape.reduce((a, b) => a * b, 1), 5), [BATCH, ...outShape]);
+    const proj = tf.tensor(randomData(batchOf(c) * outShape.reduce((a, b) => a * b, 1), 5), [batchOf(c), ...outShape]);
     const { grads: g } = tf.variableGrads(() => (model.apply(x, { training: true }) as tf.Tensor).mul(proj).sum() as tf.Scalar);
     model.trainableWeights.forEach((w, i) => grads.set(`${i}:${w.name.replace(/\d+/g, '')}`, g[w.read().name]!.dataSync() as Float32Array));
     if (x instanceof tf.Variable) {
@@ -149,6 +154,26 @@ for (const [name, c] of Object.entries(CASES)) {
     }
   });
 }
+
+test('UpSampling2D nearest on a batch: each input pixel gets the sum of its block (the cpu backend gets this wrong)', async () => {
+  await tf.setBackend('wasm');
+  const dy = tf.range(0, 2 * 4 * 4).reshape([2, 4, 4, 1]);
+  const got = tf.tidy(() => tf.grad((x: tf.Tensor4D) => tf.image.resizeNearestNeighbor(x, [4, 4]).mul(dy).sum())(tf.zeros([2, 2, 2, 1])).dataSync());
+  dy.dispose();
+  // Block sums of 0..15 and 16..31 in 2x2 blocks.
+  assert.deepEqual(Array.from(got), [10, 18, 42, 50, 74, 82, 106, 114]);
+});
+
+test('max pool gradients go to the first maximum even when a window is all negative (stock wasm loses them)', async () => {
+  await tf.setBackend('wasm');
+  const x = tf.tensor4d([-3, -1, 5, 2, -2, -4, 2, 5, 1, 1, -9, -8, 1, 1, -7, -9], [1, 4, 4, 1]);
+  const got = tf.tidy(() => tf.grad((v: tf.Tensor4D) => tf.maxPool(v, 2, 2, 'valid').mul(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])).sum())(x).dataSync());
+  const x3 = tf.tensor5d([-5, -1, -2, -3, -4, -6, -7, -8], [1, 2, 2, 2, 1]);
+  const got3 = tf.tidy(() => tf.grad((v: tf.Tensor5D) => tf.maxPool3d(v, 2, 2, 'valid').sum())(x3).dataSync());
+  tf.dispose([x, x3]);
+  assert.deepEqual(Array.from(got), [0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 4, 0]);
+  assert.deepEqual(Array.from(got3), [0, 1, 0, 0, 0, 0, 0, 0]);
+});
 
 test('a training step with our kernels leaks neither tensors nor wasm memory', async () => {
   await tf.setBackend('wasm');

@@ -148,14 +148,20 @@ test('limits are named in the message', () => {
   assert.throws(() => compileExpression('one_hot(x, 1000000000)', NAMES) && run('one_hot(x, 1000000000)', { x: [1] }), /depth must be from 1 to 100000/);
 });
 
+test('a tensor over the size limit is refused before it is made', () => {
+  const ast = compileExpression('reshape(x, [-1, 1]) * reshape(x, [1, -1])', NAMES);
+  assert.throws(() => tf.tidy(() => void evaluate(ast, new Map([['x', tf.zeros([10_000])]]))), /\[10000, 10000\] \(100000000 elements\), over the limit of 67108864/);
+  assert.throws(() => tf.tidy(() => void evaluate(compileExpression('one_hot(x, 100000)', NAMES), new Map([['x', tf.zeros([1000])]]))), /over the limit/);
+});
+
 test('evaluation errors point at the operator or call that failed', () => {
   const ast = compileExpression('x + reshape(y, [3, 5])', NAMES);
   assert.throws(
-    () => tf.tidy(() => evaluate(ast, new Map([['x', tf.zeros([2])], ['y', tf.zeros([4])]]))),
+    () => tf.tidy(() => void evaluate(ast, new Map([['x', tf.zeros([2])], ['y', tf.zeros([4])]]))),
     (err: unknown) => err instanceof ExpressionError && err.position === 4 && /reshape\(\) at position 4/.test(err.message),
   );
   assert.throws(
-    () => tf.tidy(() => evaluate(compileExpression('sum(x, axis=y)', NAMES), new Map([['x', tf.zeros([2])], ['y', tf.zeros([1])]]))),
+    () => tf.tidy(() => void evaluate(compileExpression('sum(x, axis=y)', NAMES), new Map([['x', tf.zeros([2])], ['y', tf.zeros([1])]]))),
     /axis must be a whole number, got a float32 tensor/,
   );
 });
