@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmKernel, stockKernel, type Kernel } from './wasm-kernel-utils.ts';
-import { conv2DBackpropFilter, depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './wasm-conv-grads.ts';
+import { conv2DBackpropFilter, conv2DBackpropInput, depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './wasm-conv-grads.ts';
 import { unsortedSegmentSum } from './wasm-segment-sum.ts';
 import { batchMatMul, fusedMatMul } from './wasm-matmul.ts';
 import { conv3DBackpropInputV2, maxPool3DGrad, maxPoolGrad } from './wasm-pool-grads.ts';
@@ -14,6 +14,7 @@ import { registerCpuFallbacks } from './wasm-cpu-fallback.ts';
 
 /** Kernels added or replaced with a fast implementation, by name. */
 export const FAST_WASM_KERNELS: Record<string, Kernel> = {
+  Conv2DBackpropInput: conv2DBackpropInput,
   Conv2DBackpropFilter: conv2DBackpropFilter,
   DepthwiseConv2dNativeBackpropFilter: depthwiseConv2dNativeBackpropFilter,
   DepthwiseConv2dNativeBackpropInput: depthwiseConv2dNativeBackpropInput,
@@ -35,7 +36,7 @@ let installed: { fast: string[]; cpuFallback: string[] } | undefined;
 export function registerWasmTrainingKernels(): { fast: string[]; cpuFallback: string[] } {
   if (installed) return installed;
   if (!stockKernel('Conv2D')) throw new Error('the wasm backend is not loaded: import @tensorflow/tfjs-backend-wasm first');
-  for (const name of ['Conv2D', 'DepthwiseConv2dNative', 'Transpose', 'Reshape', 'PadV2', 'Slice', 'Sum', 'Reverse', 'BatchMatMul', '_FusedMatMul']) stockKernel(name);
+  for (const name of ['Conv2D', 'Conv2DBackpropInput', 'DepthwiseConv2dNative', 'Transpose', 'Reshape', 'PadV2', 'Slice', 'Sum', 'Reverse', 'BatchMatMul', '_FusedMatMul']) stockKernel(name);
   for (const [name, fn] of Object.entries(FAST_WASM_KERNELS)) setWasmKernel(name, fn);
   installed = { fast: Object.keys(FAST_WASM_KERNELS), cpuFallback: registerCpuFallbacks() };
   return installed;

@@ -6,11 +6,13 @@ export const ModelBody = Type.Object(
     name: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
     spec: Type.Object({}, {
       additionalProperties: true,
-      description: 'A native spec: {"type": "sequential", "layers": [...]} or {"type": "functional", "inputs", "layers", "outputs"}.',
+      description: 'A native spec: {"type": "sequential", "layers": [...]} or {"type": "functional", "inputs", "layers", "outputs"}. ' +
+        'Layers include {"type": "Custom", "config", "weights", "call"} and activations {"expression": "..."} (docs/expressions.md).',
     }),
     compile: Type.Optional(Type.Object({}, {
       additionalProperties: true,
-      description: '{"optimizer", "loss", "loss_weights", "metrics"} as in Keras model.compile.',
+      description: '{"optimizer", "loss", "loss_weights", "metrics"} as in Keras model.compile. ' +
+        'A loss may be {"expression": "..."} of y_true and y_pred, a metric {"name": "...", "expression": "..."} (docs/expressions.md).',
     })),
   },
   { additionalProperties: false },

@@ -168,3 +168,23 @@ test('a model with Custom layers and an expression activation survives save -> l
     model.dispose();
   }
 });
+
+test("a Custom layer's weight regularizer adds its penalty to the loss", async () => {
+  const spec = (regularizer: unknown) => ({ type: 'sequential', layers: [{
+    type: 'Custom', name: 'scale', input_shape: [3],
+    weights: { w: { shape: ['input_dim'], initializer: 'ones', ...(regularizer ? { regularizer } : {}) } },
+    call: 'inputs * w',
+  }] });
+  const x: ArrayColumn = { shape: [3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+  const y: ArrayColumn = { shape: [3], data: Float32Array.from([1, 2, 3, 4, 5, 6]) };
+  const compiled = resolveCompile({ loss: 'mse' }, [{ name: 'out', shape: [3] }]);
+  const plain = buildModel(spec(null));
+  const penalised = buildModel(spec({ class_name: 'L2', config: { l2: 0.5 } }));
+  const a = await evaluate(plain, compiled, ['out'], [x], [y], 2);
+  const b = await evaluate(penalised, compiled, ['out'], [x], [y], 2);
+  // w = [1, 1, 1] fits exactly: the loss is the L2 penalty alone, 0.5 * 3.
+  assert.ok(Math.abs(a.loss!) < 1e-7);
+  assert.ok(Math.abs(b.loss! - 1.5) < 1e-6, `${b.loss}`);
+  plain.dispose();
+  penalised.dispose();
+});
