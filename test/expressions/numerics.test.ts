@@ -188,3 +188,29 @@ test("a Custom layer's weight regularizer adds its penalty to the loss", async (
   plain.dispose();
   penalised.dispose();
 });
+
+test('per-output expression losses and an expression recurrent_activation', async () => {
+  const spec = {
+    type: 'functional',
+    inputs: [{ name: 'seq', shape: [4, 2] }],
+    layers: [
+      { type: 'LSTM', name: 'rnn', units: 3, recurrent_activation: { expression: 'hard_sigmoid(x)' }, inputs: ['seq'] },
+      { type: 'Dense', name: 'a', units: 2, inputs: ['rnn'] },
+      { type: 'Dense', name: 'b', units: 1, inputs: ['rnn'] },
+    ],
+    outputs: ['a', 'b'],
+  };
+  const model = buildModel(spec);
+  const outputs = [{ name: 'a', shape: [2] }, { name: 'b', shape: [1] }];
+  const r = rng(4);
+  const x: ArrayColumn = { shape: [4, 2], data: Float32Array.from({ length: 10 * 8 }, () => r()) };
+  const ya: ArrayColumn = { shape: [2], data: Float32Array.from({ length: 20 }, () => r()) };
+  const yb: ArrayColumn = { shape: [1], data: Float32Array.from({ length: 10 }, () => r()) };
+  const builtin = await evaluate(model, resolveCompile({ loss: { a: 'mse', b: 'mae' }, loss_weights: [1, 0.5] }, outputs), ['a', 'b'], [x], [ya, yb], 4);
+  const custom = await evaluate(model, resolveCompile({
+    loss: [{ expression: 'mean(square(y_true - y_pred), axis=-1)' }, { expression: 'mean(abs(y_true - y_pred), axis=-1)' }],
+    loss_weights: [1, 0.5],
+  }, outputs), ['a', 'b'], [x], [ya, yb], 4);
+  for (const key of ['loss', 'a_loss', 'b_loss']) assert.ok(Math.abs(builtin[key]! - custom[key]!) < 1e-6, `${key}: ${builtin[key]} vs ${custom[key]}`);
+  model.dispose();
+});
