@@ -3,6 +3,7 @@
 // model with a Custom layer survives save -> load -> predict.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -159,6 +160,22 @@ test('a model with Custom layers and an expression activation survives save -> l
     const after = (loaded.predict(xs) as tf.Tensor[]).map((t) => Array.from(t.dataSync()));
     assert.deepEqual(after, before);
     assert.equal(loaded.countParams(), model.countParams());
+    // A fresh process, where no expression class was registered yet, loads it too.
+    const script = `
+      import * as tf from '@tensorflow/tfjs';
+      import { loadModelFiles } from './src/model-spec/model-io.ts';
+      await tf.setBackend('cpu');
+      const m = await loadModelFiles(${JSON.stringify(path.join(dir, 'v1'))});
+      const xs = ${JSON.stringify(xs.map((t) => t.arraySync()))}.map((a) => tf.tensor(a));
+      console.log(JSON.stringify(m.predict(xs).map((t) => Array.from(t.dataSync()))));`;
+    const scriptFile = path.join(process.cwd(), `.expr-load-${process.pid}.mts`);
+    fs.writeFileSync(scriptFile, script);
+    try {
+      const out = execFileSync(process.execPath, ['--import', 'tsx', scriptFile], { encoding: 'utf8' });
+      assert.deepEqual(JSON.parse(out.trim().split('\n').at(-1)!), before);
+    } finally {
+      fs.rmSync(scriptFile, { force: true });
+    }
     // Expressions are kept as hex, so tfjs's renaming of config strings cannot touch them.
     const saved = fs.readFileSync(path.join(dir, 'v1', 'model.json'), 'utf8');
     assert.ok(saved.includes(Buffer.from('"call":"inputs[0] * sigmoid(inputs[1] * w) * my_scale"').toString('hex')));
