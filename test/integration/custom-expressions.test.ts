@@ -138,3 +138,36 @@ test(`${HOSTILE.length} hostile expressions in layers, losses, metrics and activ
   assert.equal(health.body.status, 'ok');
   await api.post('/v1/models').send(courseModel).expect(201);
 });
+
+/** A deterministic stream of random expressions made of the language's tokens (and a few foreign ones). */
+function randomExpressions(count: number, seed: number): string[] {
+  let s = seed;
+  const next = (n: number) => {
+    s = (s * 1103515245 + 12345) % 2147483648;
+    return s % n;
+  };
+  const tokens = ['inputs', 'bias', 'units', 'input_dim', 'x', 'y_pred', 'y_true', 'sum(', 'mean(', 'one_hot(', 'reshape(', 'matmul(',
+    'softmax(', 'where(', 'cast(', 'clip(', 'concat(', 'axis=', 'keepdims=', 'true', 'None', 'float32', '1', '-1', '0.5', '1e9', '3',
+    '+', '-', '*', '/', '**', '@', '<', '==', '(', ')', '[', ']', ',', '=', '.', '"', '$', 'inputs[0]', 'epsilon()'];
+  return Array.from({ length: count }, () => Array.from({ length: 1 + next(12) }, () => tokens[next(tokens.length)]).join(' '));
+}
+
+test('300 random expressions in every place: never a 5xx, and the service stays healthy', async () => {
+  const api = request(stack.app.server);
+  const statuses = new Map<number, number>();
+  for (const [i, e] of randomExpressions(300, 7).entries()) {
+    const layer = { type: 'Dense', units: 3, input_shape: [4] };
+    const bodies = [
+      { spec: { type: 'sequential', layers: [layer, { ...biasLayer, config: { units: 3 }, call: e }] } },
+      { spec: { type: 'sequential', layers: [layer] }, compile: { loss: { expression: e } } },
+      { spec: { type: 'sequential', layers: [layer] }, compile: { loss: 'mse', metrics: [{ name: 'm', expression: e }] } },
+      { spec: { type: 'sequential', layers: [{ ...layer, activation: { expression: e } }] } },
+    ];
+    const res = await api.post('/v1/models').send(bodies[i % bodies.length]!);
+    statuses.set(res.status, (statuses.get(res.status) ?? 0) + 1);
+    assert.ok(res.status === 201 || (res.status >= 400 && res.status < 500), `${e}: ${res.status} ${JSON.stringify(res.body)}`);
+    if (res.status !== 201) assert.ok(res.body.error?.code, e);
+  }
+  assert.ok((statuses.get(422) ?? 0) > 100, `mostly refused: ${JSON.stringify([...statuses])}`);
+  await api.get('/health').expect(200);
+});
