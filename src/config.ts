@@ -29,6 +29,10 @@ export interface Config {
   modelCacheSize: number;
   /** BullMQ job lock and stalled-check interval: how soon a dead worker's job is picked up again. */
   workerLockMs: number;
+  /** Starts a job gets (a worker dying counts as one) before it fails. */
+  jobAttempts: number;
+  /** A fit checkpoints after every epoch and, inside a long epoch, this often. */
+  checkpointIntervalMs: number;
 }
 
 export const CONFIG_TABLE: Array<{ env: string; default: string; description: string }> = [
@@ -51,7 +55,9 @@ export const CONFIG_TABLE: Array<{ env: string; default: string; description: st
   { env: 'MAX_MODEL_LAYERS', default: '1000', description: 'Most layers in one model.' },
   { env: 'MAX_WS_CLIENTS_PER_JOB', default: '100', description: 'Most WebSocket clients watching one job.' },
   { env: 'MODEL_CACHE_SIZE', default: '8', description: 'Loaded models the inference thread keeps (LRU).' },
-  { env: 'WORKER_LOCK_MS', default: '30000', description: 'A running job\'s lock; a job whose worker died is picked up again within about twice this.' },
+  { env: 'WORKER_LOCK_MS', default: '30000', description: 'A running job\'s lock; a job whose worker died is picked up again, from its newest checkpoint, within about twice this.' },
+  { env: 'JOB_ATTEMPTS', default: '3', description: 'Starts a job gets before it fails (a worker dying or an infrastructure error uses one; a shutdown does not).' },
+  { env: 'CHECKPOINT_INTERVAL_MS', default: '300000', description: 'Besides after every epoch, a fit checkpoints inside an epoch this often.' },
 ];
 
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
@@ -105,6 +111,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     },
     modelCacheSize: int(env, 'MODEL_CACHE_SIZE', 8, 1),
     workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),
+    jobAttempts: int(env, 'JOB_ATTEMPTS', 3, 1),
+    checkpointIntervalMs: int(env, 'CHECKPOINT_INTERVAL_MS', 300_000, 100),
   };
   if (config.apiKeys.size === 0 && !isLoopback(config.host)) {
     throw new Error(`HOST=${config.host} is not a loopback address: set API_KEYS, or the server would be open to the network`);

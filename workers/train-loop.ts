@@ -26,8 +26,32 @@ export interface FitOptions {
   initialEpoch?: number;
   /** Single-output models: class index (as a string) -> weight of that class's samples in the loss. */
   classWeight?: Record<string, number>;
-  /** Seeds the shuffling; without it the order comes from Math.random. */
+  /**
+   * Seeds the shuffling: each epoch's order then depends only on (seed, epoch), so a run
+   * resumed at any epoch and batch sees the same order. Without it the order comes from Math.random.
+   */
   seed?: number;
+  /** Continue a run from a checkpoint (LoopState) instead of from initialEpoch. */
+  resume?: ResumeState;
+}
+
+/** Where a run stands, enough to continue it in another process (with the model's weights). */
+export interface ResumeState {
+  /** The epoch to continue (absolute). */
+  epoch: number;
+  /** The first batch of that epoch still to run (0 at an epoch boundary). */
+  batch: number;
+  /** Sums of the train log values of the batches already run in this epoch (null at a boundary). */
+  sums: number[] | null;
+  /** Samples already run in this epoch. */
+  seen: number;
+  /** The optimizer's state (optimizer.getWeights()). */
+  optimizerWeights?: Parameters<tf.Optimizer['setWeights']>[0];
+}
+
+/** What fit hands to its checkpoint hook. */
+export interface LoopState extends Omit<ResumeState, 'optimizerWeights'> {
+  optimizer: tf.Optimizer;
 }
 
 export interface FitHooks {
@@ -36,8 +60,12 @@ export interface FitHooks {
    * only when it will be used, and before the returned promise settles.
    */
   onBatchEnd?: (epoch: number, batch: number, logs: () => Promise<Record<string, number>>) => Promise<void> | void;
-  /** After every completed epoch, with the train and val_ means. */
-  onEpochEnd?: (epoch: number, logs: Record<string, number>) => Promise<void> | void;
+  /** After every completed epoch, with the train and val_ means and the optimizer (for callbacks and checkpoints). */
+  onEpochEnd?: (epoch: number, logs: Record<string, number>, loop: { optimizer: tf.Optimizer }) => Promise<void> | void;
+  /** Checked after every batch: when true, onCheckpoint is called with the state after that batch. */
+  checkpointDue?: () => boolean;
+  /** Saves a mid-epoch checkpoint (the model's weights are the state's weights). */
+  onCheckpoint?: (state: LoopState) => Promise<void>;
   /** Checked after every batch and every epoch: true stops there and fit returns the history so far. */
   shouldStop?: () => boolean;
 }
@@ -141,6 +169,12 @@ function checkData(model: tf.LayersModel, compiled: CompiledConfig | null, outpu
     if (m !== n) fail(`${prefix}y`, `x has ${n} samples but y has ${m}`, 'DATASET_MISMATCH');
   }
   return { n, xShapes };
+}
+
+/** The sample order of one epoch under a seed: the identity shuffled by a generator seeded with (seed, epoch). */
+function epochOrder(order: Int32Array, seed: number, epoch: number): void {
+  for (let i = 0; i < order.length; i++) order[i] = i;
+  shuffleInPlace(order, mulberry32((Math.imul(seed, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0));
 }
 
 function shuffleInPlace(a: Int32Array, random: () => number): void {
@@ -370,18 +404,23 @@ export async function fit(
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const history: Record<string, number[]> = {};
   const optimizer = makeOptimizer(compiled.optimizer);
+  if (opts.resume?.optimizerWeights?.length) await optimizer.setWeights(opts.resume.optimizerWeights);
+  const resume = opts.resume;
   const cwTable = cw ? tf.tensor1d(cw.table, 'float32') : null;
   let stopped = false;
   let epochsRun = 0;
   let accum: tf.Tensor1D | null = null;
 
   try {
-    for (let epoch = initialEpoch; epoch < epochs; epoch++) {
-      if (shuffle) shuffleInPlace(order, random);
-      accum = tf.zeros([fns.keys.length]);
-      let seen = 0;
-      let batch = 0;
-      for (let start = 0; start < nTrain; start += batchSize, batch++) {
+    for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs; epoch++) {
+      if (shuffle && opts.seed !== undefined) epochOrder(order, opts.seed, epoch);
+      else if (shuffle) shuffleInPlace(order, random);
+      // A resumed epoch continues after its last checkpointed batch, with that batch's sums.
+      const resumeHere = resume && epoch === resume.epoch && resume.batch > 0;
+      accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.keys.length]);
+      let seen = resumeHere ? resume.seen : 0;
+      let batch = resumeHere ? resume.batch : 0;
+      for (let start = batch * batchSize; start < nTrain; start += batchSize, batch++) {
         const end = Math.min(nTrain, start + batchSize);
         const xs = xb.gather(order, start, end);
         const ys = yb.gather(order, start, end);
@@ -424,6 +463,10 @@ export async function fit(
           };
           await hooks.onBatchEnd(epoch, batch, logs);
         }
+        if (hooks.onCheckpoint && hooks.checkpointDue?.()) {
+          const sums = Array.from(await accum.data());
+          await hooks.onCheckpoint({ epoch, batch: batch + 1, sums, seen, optimizer });
+        }
         await yieldToEventLoop();
         if (hooks.shouldStop?.()) {
           stopped = true;
@@ -452,7 +495,7 @@ export async function fit(
       accum = null;
       for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
       epochsRun++;
-      if (hooks.onEpochEnd) await hooks.onEpochEnd(epoch, logs);
+      if (hooks.onEpochEnd) await hooks.onEpochEnd(epoch, logs, { optimizer });
       if (hooks.shouldStop?.()) {
         stopped = true;
         break;

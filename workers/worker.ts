@@ -4,7 +4,7 @@
  * reaches the same Redis (REDIS_URL) and the same blob store (DATA_DIR).
  */
 import os from 'node:os';
-import { Worker } from 'bullmq';
+import { DelayedError, Worker } from 'bullmq';
 import { Redis } from 'ioredis';
 import pino from 'pino';
 import * as tf from '@tensorflow/tfjs';
@@ -14,7 +14,7 @@ import { Records } from '../src/metadata/records.ts';
 import { newId } from '../src/metadata/ids.ts';
 import { QUEUE_NAME, bullPrefix, type JobPayload } from '../src/jobs/contract.ts';
 import { beat, removeWorker, HEARTBEAT_MS } from '../src/jobs/workers-registry.ts';
-import { processJob, recordLostJob, type WorkerContext } from './process-job.ts';
+import { processJob, recordLostJob, ReturnToQueue, type WorkerContext } from './process-job.ts';
 
 const config = loadConfig();
 const log = pino({ level: config.logLevel, base: { role: 'worker', pid: process.pid } });
@@ -36,6 +36,8 @@ const ctx: WorkerContext = {
   workerId: process.env.WORKER_ID || newId('wkr'),
   log,
   current: { jobId: null },
+  stopping: { requested: false },
+  checkpointIntervalMs: config.checkpointIntervalMs,
 };
 
 const heartbeat = () => {
@@ -54,9 +56,14 @@ const heartbeat = () => {
 await heartbeat();
 const beating = setInterval(heartbeat, HEARTBEAT_MS);
 
-const worker = new Worker<JobPayload>(QUEUE_NAME, async (job) => {
+const worker = new Worker<JobPayload>(QUEUE_NAME, async (job, token) => {
   try {
     await processJob(ctx, job);
+  } catch (err) {
+    if (!(err instanceof ReturnToQueue)) throw err;
+    // Shutting down: the fit checkpointed; hand the job back without using one of its attempts.
+    await job.moveToDelayed(Date.now() + 500, token);
+    throw new DelayedError();
   } finally {
     await heartbeat();
   }
@@ -67,6 +74,8 @@ const worker = new Worker<JobPayload>(QUEUE_NAME, async (job) => {
   // One job at a time per process: tfjs is single-threaded, and so is a GPU here.
   lockDuration: config.workerLockMs,
   stalledInterval: config.workerLockMs,
+  // A job whose worker dies is handed out again until it has had JOB_ATTEMPTS starts.
+  maxStalledCount: Math.max(0, config.jobAttempts - 1),
 });
 worker.on('error', (err) => log.warn({ err: err.message }, 'worker error'));
 worker.on('failed', (job, err) => {
@@ -82,7 +91,8 @@ async function shutdown(signal: string) {
     process.exit(1);
   }
   stopping = true;
-  log.info({ signal }, 'worker stopping: finishing the current job first');
+  log.info({ signal, job_id: ctx.current.jobId }, 'worker stopping: the running fit checkpoints at its next batch end and goes back to the queue');
+  ctx.stopping.requested = true;
   clearInterval(beating);
   await worker.close();
   await removeWorker(redis, config.keyPrefix, ctx.workerId).catch(() => {});

@@ -24,6 +24,9 @@ export interface FitParams {
   initial_epoch: number;
   class_weight?: Record<string, number>;
   seed?: number;
+  callbacks?: Array<Record<string, unknown>>;
+  /** The fit fails as TIMED_OUT past this much training time (over every attempt). */
+  max_seconds?: number;
 }
 
 export interface EvaluateParams {
@@ -53,6 +56,8 @@ export interface JobRecord {
   base_version: number | null;
   /** The version a completed fit created. */
   model_version: number | null;
+  /** With model_checkpoint(save_best_only): the epoch whose weights became model_version. */
+  best_epoch?: number | null;
   attempts: number;
   worker_id: string | null;
   created_at: string;

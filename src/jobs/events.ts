@@ -33,3 +33,15 @@ export async function readEvents(redis: Redis, prefix: string, jobId: string, si
   const entries = (await redis.xrange(keys.events(prefix, jobId), `(${since}-1`, '+')) as Array<[string, string[]]>;
   return parseEntries(entries);
 }
+
+/** The newest event of a type in a job's stream (read backwards a page at a time), or null. */
+export async function lastEventOfType(redis: Redis, prefix: string, jobId: string, type: string): Promise<JobEvent | null> {
+  let end = '+';
+  for (;;) {
+    const entries = (await redis.xrevrange(keys.events(prefix, jobId), end, '-', 'COUNT', 200)) as Array<[string, string[]]>;
+    if (entries.length === 0) return null;
+    const found = parseEntries(entries).find((e) => e.type === type);
+    if (found) return found;
+    end = `(${entries.at(-1)![0]}`;
+  }
+}

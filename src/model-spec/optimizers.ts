@@ -176,3 +176,18 @@ export function makeOptimizer(cfg: OptimizerConfig): tf.Optimizer {
       throw new Error(`unknown optimizer "${cfg.type}"`);
   }
 }
+
+/** The learning rate an optimizer applies now. */
+export function getLearningRate(optimizer: tf.Optimizer): number {
+  return Number((optimizer as unknown as { learningRate: number }).learningRate);
+}
+
+/**
+ * Changes an optimizer's learning rate between steps (reduce_lr_on_plateau). SGD and
+ * momentum keep it as a scalar tensor (setLearningRate); the others read the field.
+ */
+export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
+  const o = optimizer as unknown as { learningRate: number; setLearningRate?: (lr: number) => void };
+  if (typeof o.setLearningRate === 'function') o.setLearningRate(lr);
+  else o.learningRate = lr;
+}

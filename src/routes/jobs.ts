@@ -97,7 +97,7 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     // A compile given with a fit recompiles the model, as model.compile() does in Keras:
     // later fits and evaluates use it too.
     if (body.compile) await app.records.patch('model', req.tenant, model.id, { compile: body.compile, compiled });
-    await enqueueJob(app, config.keyPrefix, req.tenant, job);
+    await enqueueJob(app, config.keyPrefix, req.tenant, job, config.jobAttempts);
     return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(publicJob(job));
   });
 
@@ -113,7 +113,7 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     checkDataset(model, requireCompiled(model), ds, 'dataset_id');
     const job = newJob('evaluate', model, ds.id, { batch_size: req.body.batch_size }, model.compiled);
     job.base_version = version;
-    await enqueueJob(app, config.keyPrefix, req.tenant, job);
+    await enqueueJob(app, config.keyPrefix, req.tenant, job, config.jobAttempts);
     return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(publicJob(job));
   });
 

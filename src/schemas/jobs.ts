@@ -15,7 +15,8 @@ export const FitBody = Type.Object(
     class_weight: Type.Optional(Type.Record(Type.String({ pattern: '^[0-9]+$' }), Type.Number({ minimum: 0 }))),
     seed: Type.Optional(Type.Integer({ minimum: 0, description: 'Seeds the per-epoch shuffle and, on a model\'s first fit, its initial weights: the same seed gives the same history.' })),
     compile: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Recompiles the model before this fit, as model.compile() does in Keras: later fits and evaluates use it too. Required when the model was created without compile.' })),
-    callbacks: Type.Optional(Type.Array(Callback, { maxItems: 16, description: 'Keras callbacks by name: early_stopping (monitor, min_delta, patience, mode, restore_best_weights).' })),
+    callbacks: Type.Optional(Type.Array(Callback, { maxItems: 16, description: 'Keras callbacks by name with Keras\'s arguments: early_stopping, reduce_lr_on_plateau, terminate_on_nan, model_checkpoint.' })),
+    max_seconds: Type.Optional(Type.Integer({ minimum: 1, description: 'Fail the fit as TIMED_OUT once it has trained this long (over every attempt); the model keeps its previous version.' })),
   },
   { additionalProperties: false },
 );
@@ -45,6 +46,7 @@ export const Job = Type.Object(
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
     base_version: Type.Union([Type.Integer(), Type.Null()]),
     model_version: Type.Union([Type.Integer(), Type.Null()]),
+    best_epoch: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'With model_checkpoint(save_best_only): the epoch whose weights became model_version.' })),
     attempts: Type.Integer(),
     created_at: Timestamp,
     started_at: Type.Union([Timestamp, Type.Null()]),

@@ -8,6 +8,8 @@ export const paths = {
   model: (dataDir: string, tenant: string, id: string) => path.join(dataDir, 'tenants', tenant, 'models', id),
   modelVersion: (dataDir: string, tenant: string, id: string, version: number) =>
     path.join(dataDir, 'tenants', tenant, 'models', id, `v${version}`),
+  /** A running job's checkpoints (removed when the job ends). */
+  checkpoints: (dataDir: string, tenant: string, jobId: string) => path.join(dataDir, 'tenants', tenant, 'checkpoints', jobId),
   tmp: (dataDir: string) => path.join(dataDir, 'tmp'),
 };
 

@@ -7,7 +7,7 @@ import request from 'supertest';
 import { useStack, waitForJob } from '../helpers/stack.ts';
 import { watchJob } from '../helpers/ws.ts';
 
-const stack = useStack({ env: { WORKER_LOCK_MS: '1500' } });
+const stack = useStack({ env: { WORKER_LOCK_MS: '1500', JOB_ATTEMPTS: '2' } });
 
 async function setup() {
   const api = request(stack.app.server);
