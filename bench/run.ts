@@ -7,12 +7,17 @@
  * 2. service: a fit job end to end (HTTP -> queue -> worker process -> events) vs the same
  *    fit in-process: the overhead the service adds.
  * 3. predict: HTTP predict requests/s (tensor thread, model cache) vs in-process predict.
+ * 4. engine: training samples/s (our fit loop, batch 32) of the MLP and of a small CNN on 28x28x1
+ *    with our wasm kernels vs stock: the MLP on stock wasm, the CNN on the cpu backend (stock
+ *    wasm cannot train it). Runs first, on wasm only.
  */
 import fs from 'node:fs';
 import { execSync } from 'node:child_process';
 import * as tf from '@tensorflow/tfjs';
 import request from 'supertest';
 import { initBackend } from '../src/engine/backend.ts';
+import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../src/engine/wasm-training-kernels.ts';
+import { withSeededRandom } from '../src/engine/seeded-random.ts';
 import { buildModel } from '../src/model-spec/build-model.ts';
 import { resolveCompile } from '../src/model-spec/compile.ts';
 import { fit, predict } from '../workers/train-loop.ts';
@@ -53,6 +58,48 @@ async function tfjsFit(): Promise<number> {
 
 const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
+
+// 4. The engine: our wasm kernels vs stock, through the same fit loop.
+const cnnSpec = { type: 'sequential', layers: [
+  { type: 'Conv2D', filters: 8, kernel_size: 3, activation: 'relu', input_shape: [28, 28, 1] },
+  { type: 'MaxPooling2D', pool_size: 2 },
+  { type: 'Conv2D', filters: 16, kernel_size: 3, activation: 'relu' },
+  { type: 'MaxPooling2D', pool_size: 2 },
+  { type: 'Flatten' },
+  { type: 'Dense', units: 10, activation: 'softmax' }] };
+
+/** Samples/s of fit on `n` random samples (after a one-batch warm-up), on the current backend and kernels. */
+async function trainRate(modelSpec: unknown, sampleShape: number[], n: number): Promise<number> {
+  const size = sampleShape.reduce((a, b) => a * b, 1);
+  const x = [{ shape: sampleShape, data: Float32Array.from({ length: n * size }, () => Math.random()) }];
+  const y = [{ shape: [] as number[], data: Float32Array.from({ length: n }, () => Math.floor(Math.random() * 10)) }];
+  const model = withSeededRandom(1, () => buildModel(modelSpec));
+  const compiled = resolveCompile(compileArgs, [{ name: 'out', shape: [10] }]);
+  const head = (c: typeof x) => c.map((col) => ({ shape: col.shape, data: col.data.subarray(0, 32 * col.data.length / n) }));
+  await fit(model, compiled, ['out'], head(x), head(y), { epochs: 1, batchSize: 32 });
+  const t0 = performance.now();
+  await fit(model, compiled, ['out'], x, y, { epochs: 1, batchSize: 32 });
+  const seconds = (performance.now() - t0) / 1000;
+  model.dispose();
+  return n / seconds;
+}
+
+let engine: Record<string, unknown> = { skipped: `backend is ${backend.backend}, not wasm` };
+if (backend.backend === 'wasm') {
+  unregisterWasmTrainingKernels();
+  const mlpStock = await trainRate(spec, [784], 2048);
+  await tf.setBackend('cpu');
+  const cnnStock = await trainRate(cnnSpec, [28, 28, 1], 96);
+  await tf.setBackend('wasm');
+  registerWasmTrainingKernels();
+  const mlpOurs = await trainRate(spec, [784], 2048);
+  const cnnOurs = await trainRate(cnnSpec, [28, 28, 1], 2048);
+  engine = {
+    mlp_samples_per_s: round(mlpOurs, 0), mlp_stock_wasm_samples_per_s: round(mlpStock, 0), mlp_ratio: round(mlpOurs / mlpStock, 2),
+    cnn_samples_per_s: round(cnnOurs, 0), cnn_stock_cpu_samples_per_s: round(cnnStock, 1), cnn_ratio: round(cnnOurs / cnnStock, 1),
+  };
+}
+console.log('engine', engine);
 
 // 1. Training loop vs tfjs model.fit, alternating, median of 3 each.
 await ourFit(); // warm-up: kernels compiled, memory pools sized
@@ -100,7 +147,7 @@ await stack.close();
 
 let commit = 'unknown';
 try { commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
-const line = { date: new Date().toISOString(), commit, backend: backend.backend, cores: (await import('node:os')).cpus().length, samples: N, train_loop: trainLoop, service, predict: predictFig };
+const line = { date: new Date().toISOString(), commit, backend: backend.backend, cores: (await import('node:os')).cpus().length, samples: N, train_loop: trainLoop, service, predict: predictFig, engine };
 fs.appendFileSync(new URL('./results.jsonl', import.meta.url), `${JSON.stringify(line)}\n`);
 console.log('appended to bench/results.jsonl');
 process.exit(0);

@@ -1,5 +1,7 @@
 import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
+import { registerWasmTrainingKernels } from './wasm-training-kernels.ts';
+import { installFastOrthogonal } from './fast-orthogonal.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -71,20 +73,26 @@ export async function initBackend(forced?: string): Promise<BackendInfo> {
     }
   }
   await tf.ready();
+  // Kernels that make wasm train every layer type (and fast); an Orthogonal initializer that
+  // builds recurrent layers in milliseconds instead of seconds, whatever the backend.
+  if (chosen!.backend === 'wasm') registerWasmTrainingKernels();
+  installFastOrthogonal();
   return chosen!;
 }
 
 /**
- * Layers whose gradient kernels stock tfjs-backend-wasm 4.22 lacks
- * (Conv2DBackpropFilter, UnsortedSegmentSum, ...): a model with one of them trains
- * on the pure-JS cpu backend until the engine issue completes the wasm kernels.
- * Names are compared lower-case without underscores ("Conv2D", "conv_2d").
+ * Kernels the gradients of these layers need that stock tfjs-backend-wasm 4.22 lacks: present
+ * once registerWasmTrainingKernels has run. Names are compared lower-case without underscores
+ * ("Conv2D", "conv_2d").
  */
-const NEEDS_CPU_TO_TRAIN = new Set([
-  'conv1d', 'conv2d', 'conv2dtranspose', 'conv3d', 'separableconv2d', 'depthwiseconv2d', 'embedding',
-  'maxpooling1d', 'maxpooling2d', 'maxpooling3d', 'averagepooling1d', 'averagepooling2d', 'averagepooling3d',
-  'maxpool1d', 'maxpool2d', 'avgpool2d', 'upsampling2d', 'cropping2d', 'zeropadding2d',
-]);
+const WASM_TRAINING_KERNELS: Record<string, string[]> = {
+  conv1d: ['Conv2DBackpropFilter'],
+  conv2d: ['Conv2DBackpropFilter'],
+  conv2dtranspose: ['Conv2DBackpropFilter'],
+  separableconv2d: ['Conv2DBackpropFilter', 'DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'],
+  depthwiseconv2d: ['DepthwiseConv2dNativeBackpropFilter', 'DepthwiseConv2dNativeBackpropInput'],
+  embedding: ['UnsortedSegmentSum'],
+};
 
 const normalise = (name: string) => name.toLowerCase().replace(/_/g, '');
 
@@ -114,15 +122,22 @@ async function onCpu<T>(fn: () => Promise<T>, back: string): Promise<T> {
   }
 }
 
+/** The gradient kernels the spec's layers need that are not registered on wasm (none once ours are). */
+export function missingWasmTrainingKernels(spec: unknown): string[] {
+  const needed = new Set([...layerClassNames(spec)].flatMap((n) => WASM_TRAINING_KERNELS[n] ?? []));
+  return [...needed].filter((k) => !tf.getKernel(k, 'wasm'));
+}
+
 /**
  * Runs `fn` on a backend that can train the model: the chosen one, or cpu when the
- * chosen one is wasm and the model has a layer wasm cannot differentiate. A wasm
- * kernel found missing at run time (before anything was reported) reruns on cpu.
+ * chosen one is wasm and a kernel the model's gradients need is really missing there
+ * (registerWasmTrainingKernels, run by initBackend, adds them all). A wasm kernel found
+ * missing at run time (before anything was reported) reruns on cpu.
  */
 export async function withTrainingBackend<T>(spec: unknown, fn: () => Promise<T>): Promise<T> {
   const base = tf.getBackend();
   if (base !== 'wasm') return fn();
-  if ([...layerClassNames(spec)].some((n) => NEEDS_CPU_TO_TRAIN.has(n))) return onCpu(fn, base);
+  if (missingWasmTrainingKernels(spec).length > 0) return onCpu(fn, base);
   try {
     return await fn();
   } catch (err) {

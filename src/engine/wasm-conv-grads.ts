@@ -12,7 +12,7 @@
  * - DepthwiseConv2dNativeBackpropInput: a depthwise convolution of the stride-dilated, padded dy
  *   with the spatially reversed filter, the channel multiplier summed afterwards.
  *
- * Layouts or dtypes these do not cover (NCHW, non-float32) go to the cpu kernel.
+ * Layouts or dtypes these do not cover (NCHW, non-float32) go to the stock or the cpu kernel.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';

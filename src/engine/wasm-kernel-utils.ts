@@ -13,14 +13,12 @@ export type KernelArgs = { inputs: Record<string, Info>; backend: BackendWasm; a
 export type Kernel = (args: KernelArgs) => Info | Info[];
 
 /** The stock wasm kernels, captured before we wrap any, so wrappers and compositions call the originals. */
-const stock = new Map<string, tf.KernelConfig>();
+const stock = new Map<string, tf.KernelConfig | null>();
 
+/** The stock wasm kernel of that name (null: there is none), as first seen: call it before replacing one. */
 export function stockKernel(name: string): tf.KernelConfig | undefined {
-  if (!stock.has(name)) {
-    const k = tf.getKernel(name, 'wasm');
-    if (k) stock.set(name, k);
-  }
-  return stock.get(name);
+  if (!stock.has(name)) stock.set(name, tf.getKernel(name, 'wasm') ?? null);
+  return stock.get(name) ?? undefined;
 }
 
 /** Runs a stock wasm kernel; the caller owns (and must free) what it returns. */

@@ -1,15 +1,16 @@
 /**
- * Makes the wasm backend train every layer type, fast: the gradient kernels stock
- * tfjs-backend-wasm 4.22 lacks (composed of its XNNPACK kernels, or native loops over wasm
- * memory), matmuls with transposes on the fast path, and for anything else the cpu backend
- * has, its kernel run on copied data.
+ * Makes the wasm backend train every layer type, fast and right: the gradient kernels stock
+ * tfjs-backend-wasm 4.22 lacks (composed of its XNNPACK kernels, or loops over wasm memory),
+ * its slow Conv2DBackpropInput and transposed matmuls put on the XNNPACK paths, its wrong
+ * MaxPool(3D)Grad and Conv3DBackpropInputV2 replaced, and for anything else the cpu backend
+ * has, that kernel run on copied data.
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmKernel, stockKernel, type Kernel } from './wasm-kernel-utils.ts';
 import { conv2DBackpropFilter, conv2DBackpropInput, depthwiseConv2dNativeBackpropFilter, depthwiseConv2dNativeBackpropInput } from './wasm-conv-grads.ts';
 import { unsortedSegmentSum } from './wasm-segment-sum.ts';
 import { batchMatMul, fusedMatMul } from './wasm-matmul.ts';
-import { conv3DBackpropInputV2, maxPool3DGrad, maxPoolGrad } from './wasm-pool-grads.ts';
+import { conv3DBackpropInputV2, maxPool3DGrad, maxPoolGrad } from './wasm-kernel-fixes.ts';
 import { registerCpuFallbacks } from './wasm-cpu-fallback.ts';
 
 /** Kernels added or replaced with a fast implementation, by name. */
@@ -21,7 +22,7 @@ export const FAST_WASM_KERNELS: Record<string, Kernel> = {
   UnsortedSegmentSum: unsortedSegmentSum,
   BatchMatMul: batchMatMul,
   _FusedMatMul: fusedMatMul,
-  // Stock kernels that give wrong gradients (see wasm-pool-grads.ts).
+  // Stock kernels that give wrong gradients (see wasm-kernel-fixes.ts).
   MaxPoolGrad: maxPoolGrad,
   MaxPool3DGrad: maxPool3DGrad,
   Conv3DBackpropInputV2: conv3DBackpropInputV2,
@@ -35,14 +36,20 @@ let installed: { fast: string[]; cpuFallback: string[] } | undefined;
  */
 export function registerWasmTrainingKernels(): { fast: string[]; cpuFallback: string[] } {
   if (installed) return installed;
-  if (!stockKernel('Conv2D')) throw new Error('the wasm backend is not loaded: import @tensorflow/tfjs-backend-wasm first');
+  if (!tf.getKernel('Conv2D', 'wasm')) throw new Error('the wasm backend is not loaded: import @tensorflow/tfjs-backend-wasm first');
   for (const name of ['Conv2D', 'Conv2DBackpropInput', 'DepthwiseConv2dNative', 'Transpose', 'Reshape', 'PadV2', 'Slice', 'Sum', 'Reverse', 'BatchMatMul', '_FusedMatMul']) stockKernel(name);
   for (const [name, fn] of Object.entries(FAST_WASM_KERNELS)) setWasmKernel(name, fn);
   installed = { fast: Object.keys(FAST_WASM_KERNELS), cpuFallback: registerCpuFallbacks() };
   return installed;
 }
 
-/** Whether registerWasmTrainingKernels has run in this process. */
-export function wasmTrainingKernelsInstalled(): boolean {
-  return installed !== undefined && tf.getKernel('Conv2DBackpropFilter', 'wasm') !== undefined;
+/** Puts the stock wasm kernels back (for measuring against them): ours out, stock ones in again. */
+export function unregisterWasmTrainingKernels(): void {
+  if (!installed) return;
+  for (const name of [...installed.fast, ...installed.cpuFallback]) {
+    if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
+    const prior = installed.fast.includes(name) ? stockKernel(name) : undefined;
+    if (prior) tf.registerKernel(prior);
+  }
+  installed = undefined;
 }

@@ -95,14 +95,19 @@ export async function saveCheckpoint(
   const previous = await listSaves(root);
   const next = `c${String(previous.length ? Number(previous.at(-1)!.slice(1)) + 1 : 1).padStart(8, '0')}`;
   const optimizerWeights = await save.optimizer.getWeights();
-  await writeDirAtomically(dataDir, path.join(root, next), async (dir) => {
-    await writeModelFiles(save.model, dir);
-    await writeTensors(dir, 'optimizer', optimizerWeights);
-    for (const [key, ws] of Object.entries(save.bestWeights ?? {})) {
-      await writeTensors(dir, `best-${key}`, ws.map((tensor, i) => ({ name: String(i), tensor })));
-    }
-    await fs.writeFile(path.join(dir, 'state.json'), JSON.stringify(save.state));
-  });
+  try {
+    await writeDirAtomically(dataDir, path.join(root, next), async (dir) => {
+      await writeModelFiles(save.model, dir);
+      await writeTensors(dir, 'optimizer', optimizerWeights);
+      for (const [key, ws] of Object.entries(save.bestWeights ?? {})) {
+        await writeTensors(dir, `best-${key}`, ws.map((tensor, i) => ({ name: String(i), tensor })));
+      }
+      await fs.writeFile(path.join(dir, 'state.json'), JSON.stringify(save.state));
+    });
+  } finally {
+    // getWeights() returns the optimizer's own variables plus new tensors (the step count): free those.
+    for (const { tensor } of optimizerWeights) if (!(tensor instanceof tf.Variable)) tensor.dispose();
+  }
   for (const old of previous) await fs.rm(path.join(root, old), { recursive: true, force: true });
 }
 

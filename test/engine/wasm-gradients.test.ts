@@ -126,7 +126,7 @@ function gradients(model: tf.Sequential, c: Case, weights: Float32Array[] | null
     const outShape = model.outputs[0]!.shape.slice(1) as number[];
     const proj = tf.tensor(randomData(batchOf(c) * outShape.reduce((a, b) => a * b, 1), 5), [batchOf(c), ...outShape]);
     const { grads: g } = tf.variableGrads(() => (model.apply(x, { training: true }) as tf.Tensor).mul(proj).sum() as tf.Scalar);
-    model.trainableWeights.forEach((w, i) => grads.set(`${i}:${w.name.replace(/\d+/g, '')}`, g[w.read().name]!.dataSync() as Float32Array));
+    model.trainableWeights.forEach((w, i) => grads.set(`${i}:${w.name.replace(/\d+/g, '')}`, g[(w.read() as tf.Variable).name]!.dataSync() as Float32Array));
     if (x instanceof tf.Variable) {
       grads.set('x', g[x.name]!.dataSync() as Float32Array);
       x.dispose();
@@ -158,7 +158,7 @@ for (const [name, c] of Object.entries(CASES)) {
 test('UpSampling2D nearest on a batch: each input pixel gets the sum of its block (the cpu backend gets this wrong)', async () => {
   await tf.setBackend('wasm');
   const dy = tf.range(0, 2 * 4 * 4).reshape([2, 4, 4, 1]);
-  const got = tf.tidy(() => tf.grad((x: tf.Tensor4D) => tf.image.resizeNearestNeighbor(x, [4, 4]).mul(dy).sum())(tf.zeros([2, 2, 2, 1])).dataSync());
+  const got = tf.tidy(() => tf.grad((x) => tf.image.resizeNearestNeighbor(x as tf.Tensor4D, [4, 4]).mul(dy).sum())(tf.zeros([2, 2, 2, 1])).dataSync());
   dy.dispose();
   // Block sums of 0..15 and 16..31 in 2x2 blocks.
   assert.deepEqual(Array.from(got), [10, 18, 42, 50, 74, 82, 106, 114]);
@@ -167,9 +167,9 @@ test('UpSampling2D nearest on a batch: each input pixel gets the sum of its bloc
 test('max pool gradients go to the first maximum even when a window is all negative (stock wasm loses them)', async () => {
   await tf.setBackend('wasm');
   const x = tf.tensor4d([-3, -1, 5, 2, -2, -4, 2, 5, 1, 1, -9, -8, 1, 1, -7, -9], [1, 4, 4, 1]);
-  const got = tf.tidy(() => tf.grad((v: tf.Tensor4D) => tf.maxPool(v, 2, 2, 'valid').mul(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])).sum())(x).dataSync());
+  const got = tf.tidy(() => tf.grad((v) => tf.maxPool(v as tf.Tensor4D, 2, 2, 'valid').mul(tf.tensor4d([1, 2, 3, 4], [1, 2, 2, 1])).sum())(x).dataSync());
   const x3 = tf.tensor5d([-5, -1, -2, -3, -4, -6, -7, -8], [1, 2, 2, 2, 1]);
-  const got3 = tf.tidy(() => tf.grad((v: tf.Tensor5D) => tf.maxPool3d(v, 2, 2, 'valid').sum())(x3).dataSync());
+  const got3 = tf.tidy(() => tf.grad((v) => tf.maxPool3d(v as tf.Tensor5D, 2, 2, 'valid').sum())(x3).dataSync());
   tf.dispose([x, x3]);
   assert.deepEqual(Array.from(got), [0, 1, 2, 0, 0, 0, 0, 0, 3, 0, 0, 0, 0, 0, 4, 0]);
   assert.deepEqual(Array.from(got3), [0, 1, 0, 0, 0, 0, 0, 0]);

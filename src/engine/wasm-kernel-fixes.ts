@@ -88,7 +88,7 @@ export function maxPool3DGrad(args: KernelArgs): Info | Info[] {
   const { inputs, backend, attrs } = args;
   const { dy, input } = inputs as { dy: Info; input: Info };
   if (input.dtype !== 'float32' || dy.dtype !== 'float32') return cpuKernelOnWasm('MaxPool3DGrad', args);
-  const i = tf.backend_util.computePool3DInfo(input.shape as [number, number, number, number, number], attrs.filterSize as number, attrs.strides as number, 1, attrs.pad as Pad, attrs.dimRoundingMode as Rounding);
+  const i = tf.backend_util.computePool3DInfo(input.shape as [number, number, number, number, number], attrs.filterSize as number, attrs.strides as number, 1, attrs.pad as 'same' | 'valid' | number, attrs.dimRoundingMode as Rounding);
   return maxPoolGradNDHWC(backend as BackendWasm, dy, input, {
     batch: i.batchSize, channels: i.inChannels, inD: i.inDepth, inH: i.inHeight, inW: i.inWidth, outD: i.outDepth, outH: i.outHeight, outW: i.outWidth,
     strideD: i.strideDepth, strideH: i.strideHeight, strideW: i.strideWidth, dilD: i.dilationDepth, dilH: i.dilationHeight, dilW: i.dilationWidth,

@@ -1,0 +1,42 @@
+/**
+ * `node --import tsx bench/matmul-transposes.ts`: GFLOP/s of a 128x784x64 matMul on wasm with
+ * each transpose combination, stock kernels first, then with registerWasmTrainingKernels().
+ * (A Dense layer's backward pass runs the transposed cases.)
+ */
+import * as tf from '@tensorflow/tfjs';
+import '@tensorflow/tfjs-backend-wasm';
+import { registerWasmTrainingKernels } from '../src/engine/wasm-training-kernels.ts';
+
+const [M, K, N] = [128, 784, 64];
+await tf.setBackend('wasm');
+
+function gflops(transposeA: boolean, transposeB: boolean, fused: boolean): number {
+  const a = tf.randomNormal(transposeA ? [K, M] : [M, K]);
+  const b = tf.randomNormal(transposeB ? [N, K] : [K, N]);
+  const bias = tf.zeros([N]);
+  const once = () => (fused ? tf.fused.matMul({ a, b, transposeA, transposeB, bias, activation: 'relu' }) : tf.matMul(a, b, transposeA, transposeB)).dispose();
+  for (let i = 0; i < 5; i++) once();
+  let runs = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < 500) {
+    once();
+    runs++;
+  }
+  const seconds = (performance.now() - t0) / 1000;
+  tf.dispose([a, b, bias]);
+  return (2 * M * K * N * runs) / seconds / 1e9;
+}
+
+const cases: Array<[string, boolean, boolean]> = [['A B', false, false], ['A^T B', true, false], ['A B^T', false, true], ['A^T B^T', true, true]];
+const rows: Record<string, Record<string, number>> = {};
+for (const [stage, setup] of [['stock', () => {}], ['ours', registerWasmTrainingKernels]] as const) {
+  setup();
+  for (const fused of [false, true]) {
+    for (const [name, ta, tb] of cases) {
+      const key = `${fused ? 'fused ' : ''}${name}`;
+      (rows[key] ??= {})[stage] = Math.round(gflops(ta, tb, fused) * 100) / 100;
+    }
+  }
+}
+console.log(`matMul ${M}x${K}x${N} on wasm, GFLOP/s`);
+console.table(rows);
