@@ -60,6 +60,14 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
     forceCloseConnections: true,
     // Through the schema controller, so contexts that add shared schemas keep this compiler.
     schemaController: { compilersFactory: { buildValidator: buildValidatorCompiler } },
+    // Errors the router raises before any route runs, in our error format too.
+    frameworkErrors: (err, _req, reply) => {
+      const r = reply as unknown as { code: (status: number) => { send: (body: unknown) => void } };
+      if (err.code === 'FST_ERR_MAX_PARAM_LENGTH') {
+        return r.code(404).send(errorBody('NOT_FOUND', 'no such resource: the id in the URL is longer than any id'));
+      }
+      return r.code(400).send(errorBody('VALIDATION_FAILED', `the URL is not valid: ${err.message}`));
+    },
   }).withTypeProvider<TypeBoxTypeProvider>();
 
   app.setErrorHandler((err: FastifyError | ApiError | SpecError, req, reply) => {

@@ -50,7 +50,7 @@ const heartbeat = () => {
     device: backend.device,
     job_id: ctx.current.jobId,
     last_seen: new Date().toISOString(),
-    memory: { num_tensors: memory.numTensors, num_bytes: memory.numBytes },
+    memory: { num_tensors: memory.numTensors, num_bytes: memory.numBytes, rss_bytes: process.memoryUsage().rss },
   }).catch((err) => log.warn({ err: err.message }, 'heartbeat failed'));
 };
 await heartbeat();

@@ -11,7 +11,7 @@ export interface WorkerInfo {
   job_id: string | null;
   last_seen: string;
   /** tf.memory() after the last job, to spot leaks. */
-  memory: { num_tensors: number; num_bytes: number };
+  memory: { num_tensors: number; num_bytes: number; rss_bytes: number };
 }
 
 export const HEARTBEAT_MS = 2000;

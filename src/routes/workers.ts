@@ -12,7 +12,7 @@ const Worker = Type.Object({
   device: Type.String(),
   job_id: Type.Union([Type.String(), Type.Null()]),
   last_seen: Type.String(),
-  memory: Type.Object({ num_tensors: Type.Integer(), num_bytes: Type.Integer() }),
+  memory: Type.Object({ num_tensors: Type.Integer(), num_bytes: Type.Integer(), rss_bytes: Type.Integer({ description: 'Resident memory of the worker process.' }) }),
 });
 
 /** GET /v1/workers: the live workers, from heartbeats. Job ids of other tenants are hidden. */

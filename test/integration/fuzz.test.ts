@@ -1,5 +1,7 @@
-// Random, mostly wrong bodies against every POST route: each answers a 4xx with an error
-// code (or a 2xx when the dice made something valid), never a 5xx, and the server lives on.
+// Random, mostly wrong requests against every route: 1,000 bodies on the POST routes and
+// 400 requests with odd ids, queries, methods, content types and raw bytes. Each answers a
+// 4xx with an error code (or a 2xx when the dice made something valid), never a 5xx, and
+// the server lives on.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import request from 'supertest';
@@ -27,7 +29,7 @@ function value(depth = 0): unknown {
   }
 }
 
-test('300 random bodies: never a 5xx, always an error code on a 4xx', async () => {
+test('1,000 random bodies: never a 5xx, always an error code on a 4xx', async () => {
   const api = request(stack.app.server);
   const ds = (await api.post('/v1/datasets').send({ name: 'ok', x: [[1, 2, 3, 4]], y: [0] }).expect(201)).body;
   const model = (await api.post('/v1/models').send({
@@ -37,7 +39,7 @@ test('300 random bodies: never a 5xx, always an error code on a 4xx', async () =
   await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: ds.id }).expect(202)).body.id);
   const routes = ['/v1/datasets', '/v1/models', `/v1/models/${model.id}/fit`, `/v1/models/${model.id}/evaluate`, `/v1/models/${model.id}/predict`];
   const bodies: Array<[string, unknown]> = [];
-  for (let i = 0; i < 300; i++) {
+  for (let i = 0; i < 1000; i++) {
     const route = routes[i % routes.length];
     let body = value();
     // Half the time, a nearly valid body with one part randomised.
@@ -58,8 +60,48 @@ test('300 random bodies: never a 5xx, always an error code on a 4xx', async () =
     assert.ok(res.status < 500, `${route} ${JSON.stringify(body).slice(0, 200)} -> ${res.status} ${res.text.slice(0, 200)}`);
     if (res.status >= 400) assert.equal(typeof res.body.error?.code, 'string', `${route} ${res.text.slice(0, 200)}`);
   }
-  assert.ok((seen.get(400) ?? 0) + (seen.get(422) ?? 0) > 150, JSON.stringify([...seen]));
+  assert.ok((seen.get(400) ?? 0) + (seen.get(422) ?? 0) > 500, JSON.stringify([...seen]));
   await api.get('/health').expect(200);
   // Wait for any job the dice enqueued, so the stack closes idle.
   for (const job of (await api.get('/v1/jobs?limit=500').expect(200)).body.items) await waitForJob(stack.app, job.id);
+});
+
+test('400 odd requests on every route (ids, queries, methods, content types, raw bytes): never a 5xx', async () => {
+  const api = request(stack.app.server);
+  const ids = ['x', 'mdl_0', '..', '%2e%2e%2f', 'a'.repeat(5000), '__proto__', 'constructor', '0'.repeat(20), 'ds_%00', '%F0%9F%92%A9', 'job_' + 'z'.repeat(40)];
+  const queries = ['', '?limit=-1', '?limit=0', '?limit=abc', '?limit=100000', '?cursor=' + 'q'.repeat(300), '?status=weird', '?since=-5', '?since=abc',
+    '?classes=maybe', '?version=0', '?version=-1', '?model_id[]=1', '?__proto__[x]=1', '?limit=1&limit=2'];
+  const paths = (id: string) => [
+    `/v1/datasets/${id}`, `/v1/models/${id}`, `/v1/models/${id}/summary`, `/v1/models/${id}/fit`, `/v1/models/${id}/evaluate`,
+    `/v1/models/${id}/predict`, `/v1/jobs/${id}`, `/v1/jobs/${id}/cancel`, `/v1/jobs/${id}/events`, '/v1/jobs', '/v1/models', '/v1/datasets',
+    '/v1/workers', '/health', `/v1/${id}`, `/${id}`,
+  ];
+  const methods = ['get', 'post', 'delete', 'put', 'patch'] as const;
+  const payloads: Array<[string, string | Buffer]> = [
+    ['application/json', '{"a":'], ['application/json', '[]'], ['application/json', 'null'], ['application/json', '"str"'],
+    ['application/json', '{"__proto__": {"polluted": true}}'], ['text/plain', 'hello'], ['application/x-www-form-urlencoded', 'a=1&b=2'],
+    ['application/octet-stream', Buffer.from([0, 255, 1, 2])], ['multipart/form-data; boundary=x', '--x\r\n\r\n--x--'],
+    ['application/json', JSON.stringify({ spec: { type: 'sequential', layers: Array.from({ length: 50 }, () => ({ type: 'Dense', units: 1e9 })) } })],
+  ];
+  const seen = new Map<number, number>();
+  for (let i = 0; i < 400; i++) {
+    const method = pick([...methods]);
+    const url = pick(paths(pick(ids))) + pick(queries);
+    let req = api[method](url);
+    if (rnd() < 0.3) req = req.set('accept', pick(['text/plain', 'application/xml', '*/*']));
+    if (rnd() < 0.2) req = req.set('authorization', pick(['Bearer ', 'Bearer x', 'Basic abc', 'x'.repeat(500)]));
+    let res;
+    if (method !== 'get' && method !== 'delete' && rnd() < 0.8) {
+      const [type, body] = pick(payloads);
+      res = await req.set('content-type', type).send(body);
+    } else {
+      res = await req;
+    }
+    seen.set(res.status, (seen.get(res.status) ?? 0) + 1);
+    assert.ok(res.status < 500, `${method.toUpperCase()} ${url.slice(0, 120)} -> ${res.status} ${res.text.slice(0, 200)}`);
+    if (res.status >= 400) assert.equal(typeof res.body.error?.code, 'string', `${method} ${url.slice(0, 120)} ${res.text.slice(0, 200)}`);
+  }
+  assert.ok((seen.get(404) ?? 0) > 50, JSON.stringify([...seen]));
+  assert.equal(({} as Record<string, unknown>).polluted, undefined, 'no prototype pollution');
+  await api.get('/health').expect(200);
 });
