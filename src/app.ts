@@ -131,7 +131,22 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   app.addSchema(ErrorResponse);
 
   // Before auth: its hooks mark upgrade requests, so a refused upgrade (401, 404) closes its socket.
-  await app.register(websocket, { options: { maxPayload: 64 * 1024 } });
+  await app.register(websocket, {
+    options: { maxPayload: 64 * 1024 },
+    // Shutting down: "going away" (1001) to every client, and each close handshake a second to finish.
+    preClose: async function closeSockets(this: FastifyInstance) {
+      const server = this.websocketServer;
+      await Promise.all([...server.clients].map((client) => new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, 1000);
+        client.once('close', () => {
+          clearTimeout(timer);
+          resolve();
+        });
+        client.close(1001, 'server shutting down');
+      })));
+      server.close();
+    },
+  });
   await app.register(redisPlugin, { config });
   await app.register(authPlugin, { config, publicPaths: ['/health', '/docs'] });
   await app.register(camelCasePlugin);

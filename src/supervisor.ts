@@ -26,7 +26,9 @@ export class Supervised {
     return this.child?.pid;
   }
 
+  /** Starts the child and supervises it (again, after preventRestart or stop). */
   async start(): Promise<void> {
+    this.stopping = false;
     this.startedAt = Date.now();
     const child = spawn(this.command, this.args, { stdio: ['ignore', 'inherit', 'inherit'], ...this.options });
     this.child = child;

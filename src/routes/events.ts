@@ -14,11 +14,6 @@ const PING_INTERVAL_MS = 30_000;
  * ones, one JSON object per message; the server closes with 1000 after `done`.
  */
 const eventRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { config }) => {
-  const sockets = new Set<{ close: (code: number, reason: string) => void }>();
-  app.addHook('preClose', async () => {
-    for (const socket of sockets) socket.close(1001, 'server shutting down');
-  });
-
   app.route({
     method: 'GET',
     url: '/jobs/:id/events',
@@ -43,7 +38,6 @@ const eventRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
     },
     wsHandler: async (socket, req) => {
       const { id } = req.params;
-      sockets.add(socket);
       let unsubscribe: (() => void) | undefined;
       let closed = false;
       // Pings keep idle proxies from dropping a quiet socket (a long epoch with no batch
@@ -58,7 +52,6 @@ const eventRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
       socket.on('close', () => {
         closed = true;
         clearInterval(keepalive);
-        sockets.delete(socket);
         unsubscribe?.();
       });
       socket.on('error', (err) => req.log.debug({ err }, 'websocket error'));

@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import request from 'supertest';
 import { useStack, waitForJob } from '../helpers/stack.ts';
+import { buildApp } from '../../src/app.ts';
 import { watchJob } from '../helpers/ws.ts';
 
 const stack = useStack();
@@ -124,4 +125,20 @@ test('deleting a model while it trains: the job fails saying so, and no record o
   assert.match(done.error.message, /deleted/);
   await api.get(`/v1/models/${model.id}`).expect(404);
   assert.equal(fs.existsSync(path.join(stack.config.dataDir, 'tenants', 'default', 'models', model.id)), false);
+});
+
+test('an API shutting down closes its event sockets with 1001 (the job goes on)', async () => {
+  // A second API on the same Redis, as a deployment with several API replicas has.
+  const second = await buildApp(stack.config, { logger: false });
+  await second.listen({ host: '127.0.0.1', port: 0 });
+  const url = `http://127.0.0.1:${(second.server.address() as { port: number }).port}`;
+  const job = await fit({ epochs: 200, batch_size: 16 });
+  const watch = watchJob(url, job.id);
+  await watch.until((e) => e.type === 'epoch', 60);
+  await second.close();
+  const { code } = await watch.closed;
+  assert.equal(code, 1001);
+  // The job is untouched by one API going away: cancel it through the first one.
+  await request(stack.app.server).post(`/v1/jobs/${job.id}/cancel`).expect(202);
+  assert.equal((await waitForJob(stack.app, job.id)).status, 'cancelled');
 });
