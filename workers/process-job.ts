@@ -46,7 +46,7 @@ class Cancelled extends Error {}
 export class ReturnToQueue extends Error {}
 
 /** A failure no retry can fix, with the code the job records. */
-class JobFailure extends UnrecoverableError {
+export class JobFailure extends UnrecoverableError {
   constructor(readonly code: string, message: string) {
     super(message);
   }
@@ -76,8 +76,16 @@ export async function recordLostJob(ctx: WorkerContext, job: Job<JobPayload>, re
   await finishJob(ctx, tenant, jobId, 'failed', { error: { code: 'WORKER_LOST', message: `the job's worker stopped responding and it was given up after ${rec.attempts} attempts: ${reason}` } }, rec.history);
 }
 
-/** Out-of-memory errors from tfjs backends and V8: retrying the same batch size cannot help. */
+/** Out-of-memory errors from tfjs backends (CUDA, libtensorflow, wasm) and V8. */
 const OUT_OF_MEMORY = /out of memory|OOM when allocating|failed to allocate|allocation failed|Invalid typed array length|Array buffer allocation/i;
+
+/** An out-of-memory error as a failure no retry can fix, naming the batch size to lower; null for other errors. */
+export function outOfMemory(err: unknown, batchSize: number): UnrecoverableError | null {
+  if (err instanceof SpecError || err instanceof UnrecoverableError) return null;
+  const message = err instanceof Error ? err.message : String(err);
+  if (!OUT_OF_MEMORY.test(message)) return null;
+  return new JobFailure('OUT_OF_MEMORY', `ran out of memory with batch_size ${batchSize} (${message.split('\n')[0]}); try a smaller batch_size`);
+}
 
 /** Processes one BullMQ job: a fit or an evaluate, recorded on the job record and its event stream. */
 export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Promise<void> {
@@ -158,11 +166,8 @@ export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Prom
       throw err;
     }
     const e = err as Error;
-    let failure = err;
-    if (!(err instanceof SpecError) && !(err instanceof UnrecoverableError) && OUT_OF_MEMORY.test(e?.message ?? '')) {
-      const batch = rec.kind === 'fit' ? (rec.params as FitParams).batch_size : (rec.params as EvaluateParams).batch_size;
-      failure = new JobFailure('OUT_OF_MEMORY', `ran out of memory with batch_size ${batch} (${e.message.split('\n')[0]}); try a smaller batch_size`);
-    }
+    const batch = rec.kind === 'fit' ? (rec.params as FitParams).batch_size : (rec.params as EvaluateParams).batch_size;
+    const failure = outOfMemory(err, batch) ?? err;
     const userError = failure instanceof SpecError || failure instanceof UnrecoverableError;
     const lastAttempt = job.attemptsMade + 1 >= (job.opts.attempts ?? 1);
     if (userError || lastAttempt) {
