@@ -247,6 +247,8 @@ async function runFit(r: FitRun): Promise<void> {
   const elapsed = () => elapsedBefore + Date.now() - startedAt;
   const timedOut = () => params.max_seconds !== undefined && elapsed() > params.max_seconds * 1000;
   let lastCheckpoint = Date.now();
+  // A shutdown stops the loop only once a checkpoint taken after the signal holds every batch run.
+  let checkpointedForShutdown = false;
   let stopEarly = false;
   let nanAt: { epoch: number; batch: number } | null = null;
   let lastBatchEvent = 0;
@@ -258,8 +260,10 @@ async function runFit(r: FitRun): Promise<void> {
       callbacks: callbacks.map((c) => c.getState()), learning_rate: getLearningRate(loop.optimizer), elapsed_ms: elapsed(),
       saved_at: new Date().toISOString(),
     };
+    const shuttingDown = ctx.stopping.requested;
     await saveCheckpoint(ctx.dataDir, tenant, jobId, { model: net, optimizer: loop.optimizer, state: s, bestWeights: bests.size ? Object.fromEntries(bests) : null });
     lastCheckpoint = Date.now();
+    if (shuttingDown) checkpointedForShutdown = true;
   };
   const keepBest = (key: string) => {
     const old = bests.get(key);
@@ -323,7 +327,7 @@ async function runFit(r: FitRun): Promise<void> {
     },
     checkpointDue: () => ctx.stopping.requested || Date.now() - lastCheckpoint >= ctx.checkpointIntervalMs,
     onCheckpoint: checkpoint,
-    shouldStop: () => r.isCancelled() || stopEarly || nanAt !== null || ctx.stopping.requested || timedOut(),
+    shouldStop: () => r.isCancelled() || stopEarly || nanAt !== null || checkpointedForShutdown || timedOut(),
   }, validation);
   void result;
   void learningRate;

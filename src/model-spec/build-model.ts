@@ -8,6 +8,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../errors.ts';
 import { ExpressionError } from '../expressions/parser.ts';
+import { buildKerasModel } from './build-keras.ts';
+import { isKerasModelJson } from './keras-format/normalize.ts';
 import {
   type BatchShape,
   type LayerDef,
@@ -51,7 +53,7 @@ function fail(path: string, message: string, code?: 'LIMIT_EXCEEDED'): never {
 }
 
 /** A tfjs error message made readable: one line, snake_case argument names, bounded. */
-function cleanMessage(err: unknown): string {
+export function cleanMessage(err: unknown): string {
   let msg = err instanceof Error ? err.message : String(err);
   msg = msg.replace(/\s+/g, ' ').trim();
   msg = msg.replace(/\s*Input received: .*$/, '');
@@ -63,7 +65,7 @@ function cleanMessage(err: unknown): string {
 }
 
 /** Runs tfjs code; anything it throws becomes a SpecError at `path`. */
-function guard<T>(path: string, label: string, fn: () => T): T {
+export function guard<T>(path: string, label: string, fn: () => T): T {
   try {
     return fn();
   } catch (err) {
@@ -80,7 +82,7 @@ function guard<T>(path: string, label: string, fn: () => T): T {
 // Pass 1: count, check the shape of the tree, and name every layer (in spec order, inner first,
 // as Keras names layers in the order Python constructs them).
 
-class Namer {
+export class Namer {
   private readonly used = new Set<string>();
   private readonly counters = new Map<string, number>();
   constructor(private readonly reserved: Set<string>) {}
@@ -107,7 +109,7 @@ class Namer {
   }
 }
 
-interface Ctx {
+export interface Ctx {
   limits: ModelLimits;
   namer: Namer;
   /** The name given to each layer entry (and nested sequential entry). */
@@ -144,7 +146,7 @@ function collectNames(node: unknown, out: Set<string>, depth = 0): void {
   }
 }
 
-function checkName(v: unknown, path: string): string {
+export function checkName(v: unknown, path: string): string {
   if (typeof v !== 'string' || !NAME_RE.test(v)) {
     fail(path, `name must be 1-128 characters from A-Z, a-z, 0-9, "_", "." and "-" (got ${JSON.stringify(v) ?? String(v)})`);
   }
@@ -153,7 +155,9 @@ function checkName(v: unknown, path: string): string {
 
 function unknownType(type: unknown, path: string): never {
   if (typeof type !== 'string') fail(path, `type is required: a Keras layer class name such as "Dense"`);
-  fail(path, `unknown layer type "${type}"; supported types: ${SUPPORTED_LAYER_TYPES.join(', ')}`);
+  const custom = 'write it as a Custom expression layer: {"type": "Custom", "weights": {...}, "call": "..."} (docs/expressions.md)';
+  if (/^(lambda|tfoplambda|slicingoplambda)$/i.test(type)) fail(path, `"${type}" layers hold Python code, which cannot run here; ${custom}`);
+  fail(path, `unknown layer type "${type}"; supported types: ${SUPPORTED_LAYER_TYPES.join(', ')}; for anything else, ${custom}`);
 }
 
 const SEQUENTIAL_KEYS = ['type', 'name', 'layers', 'trainable'];
@@ -199,7 +203,7 @@ function nameLayerList(list: unknown, path: string, ctx: Ctx): void {
 // ---------------------------------------------------------------------------------------------
 // Pass 2: build
 
-interface MadeLayer {
+export interface MadeLayer {
   layer: tf.layers.Layer;
   /** Parameters this layer will create on an input of this shape (batch dim first). */
   estimate: (shape: BatchShape) => number;
@@ -208,7 +212,7 @@ interface MadeLayer {
 }
 
 /** Validates a layer entry and constructs the tfjs layer (not yet called on anything). */
-function createLayer(e: Rec, path: string, ctx: Ctx, skipInputsKey: boolean): MadeLayer {
+export function createLayer(e: Rec, path: string, ctx: Ctx, skipInputsKey: boolean, innerPath = `${path}.layer`): MadeLayer {
   const def = findLayerDef(e.type as string) as LayerDef;
   const skip = new Set(['type']);
   if (skipInputsKey) skip.add('inputs');
@@ -228,12 +232,11 @@ function createLayer(e: Rec, path: string, ctx: Ctx, skipInputsKey: boolean): Ma
 
   if (def.wrapsLayer) {
     const innerEntry = e.layer as Rec;
-    const innerPath = `${path}.layer`;
     const innerDef = findLayerDef(innerEntry.type as string) as LayerDef;
     if (def.className === 'Bidirectional' && !isRecurrentDef(innerDef)) {
       fail(`${innerPath}.type`, `Bidirectional wraps a recurrent layer (LSTM, GRU or SimpleRNN), not ${innerDef.className}`);
     }
-    const inner = createLayer(innerEntry, innerPath, ctx, false);
+    const inner = createLayer(innerEntry, innerPath, ctx, false, `${innerPath}.layer`);
     args.layer = inner.layer;
     if (def.className === 'Bidirectional') {
       estimate = (shape) => 2 * inner.estimate(shape);
@@ -252,7 +255,7 @@ function createLayer(e: Rec, path: string, ctx: Ctx, skipInputsKey: boolean): Ma
 }
 
 /** Shape checks and the parameter budget, before tfjs allocates anything. */
-function beforeCall(made: MadeLayer, shape: BatchShape | undefined, path: string, ctx: Ctx): void {
+export function beforeCall(made: MadeLayer, shape: BatchShape | undefined, path: string, ctx: Ctx): void {
   if (!shape) return;
   made.check(shape);
   const est = made.estimate(shape);
@@ -266,7 +269,7 @@ function beforeCall(made: MadeLayer, shape: BatchShape | undefined, path: string
   }
 }
 
-function afterCall(made: MadeLayer, ctx: Ctx): void {
+export function afterCall(made: MadeLayer, ctx: Ctx): void {
   try {
     ctx.params += made.layer.countParams();
   } catch {
@@ -274,7 +277,7 @@ function afterCall(made: MadeLayer, ctx: Ctx): void {
   }
 }
 
-function callLayer(made: MadeLayer, x: tf.SymbolicTensor | tf.SymbolicTensor[], path: string, ctx: Ctx) {
+export function callLayer(made: MadeLayer, x: tf.SymbolicTensor | tf.SymbolicTensor[], path: string, ctx: Ctx) {
   const shape = Array.isArray(x) ? x[0]?.shape : x.shape;
   beforeCall(made, shape, path, ctx);
   const label = `layer "${made.layer.name}" (${made.layer.getClassName()}): `;
@@ -283,11 +286,20 @@ function callLayer(made: MadeLayer, x: tf.SymbolicTensor | tf.SymbolicTensor[], 
   return out;
 }
 
-function sameShape(a: BatchShape, b: BatchShape): boolean {
+/**
+ * The first layer of a sequential model records the shape it was called on, so that the saved
+ * model.json (which has no InputLayer for a Sequential) loads back.
+ */
+export function keepInputShape(layer: tf.layers.Layer, x: tf.SymbolicTensor): void {
+  const l = layer as unknown as { batchInputShape?: BatchShape; dtype: tf.DataType };
+  if (!l.batchInputShape) l.batchInputShape = [...x.shape];
+}
+
+export function sameShape(a: BatchShape, b: BatchShape): boolean {
   return a.length === b.length && a.every((d, i) => i === 0 || d === null || b[i] === null || d === b[i]);
 }
 
-function readInputLayer(e: Rec, path: string): { batchShape: BatchShape; dtype: 'float32' | 'int32' } {
+export function readInputLayer(e: Rec, path: string): { batchShape: BatchShape; dtype: 'float32' | 'int32' } {
   const def = { className: 'InputLayer', args: {}, create: () => { throw new Error('unused'); } } as LayerDef;
   const { args } = readLayerArgs(def, e, path, new Set(['type']), INPUT_LAYER_ARGS, INPUT_LAYER_ALIASES);
   const batchShape = (args.batchInputShape as BatchShape | undefined) ??
@@ -368,6 +380,7 @@ function buildSequential(
       x = guard(lpath, '', () => tf.input({ batchShape, dtype: hint ? inDtype : 'float32', name: `${made.layer.name}_input` }));
     }
     callLayer(made, x, lpath, ctx);
+    keepInputShape(made.layer, x);
     guard(lpath, `layer "${made.layer.name}" (${made.layer.getClassName()}): `, () => seq.add(made.layer));
   }
   return seq;
@@ -498,7 +511,7 @@ function buildFunctional(spec: Rec, path: string, ctx: Ctx, modelName: string): 
   return guard(path, '', () => tf.model({ inputs: modelInputs, outputs, name: modelName }));
 }
 
-function freeWeights(layers: tf.layers.Layer[]): void {
+export function freeWeights(layers: tf.layers.Layer[]): void {
   for (const layer of layers) {
     let weights: tf.LayerVariable[] = [];
     try {
@@ -525,9 +538,7 @@ export function buildModel(spec: unknown, pathPrefix = 'spec', limits: ModelLimi
   const p = pathPrefix;
   if (!isObject(spec)) fail(p, 'spec must be an object: {"type": "sequential", "layers": [...]} or {"type": "functional", ...}');
   const kind = isSequentialType(spec.type) ? 'sequential' : lower(spec.type) === 'functional' ? 'functional' : undefined;
-  if (!kind && ('class_name' in spec || 'modelTopology' in spec)) {
-    fail(`${p}.class_name`, 'Keras model JSON (model.to_json()) and TensorFlow.js model.json are not accepted yet; write the native spec: {"type": "sequential", "layers": [{"type": "Dense", "units": 64, ...}]}');
-  }
+  if (!kind && isKerasModelJson(spec)) return buildKerasModel(spec, p, limits);
   if (!kind) {
     fail(`${p}.type`, `type must be "sequential" or "functional" (got ${JSON.stringify(spec.type) ?? 'nothing'})`);
   }

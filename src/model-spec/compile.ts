@@ -9,8 +9,8 @@ import { checkLossExpression, LOSS_NAMES, trialLossExpression } from '../express
 import { ExpressionError } from '../expressions/parser.ts';
 import { canonicalLossName, LOSS_SPECS, type ParamSpec } from './losses.ts';
 import { canonicalMetricName, isUnsupportedMetric, METRIC_SPECS } from './metrics.ts';
-import { OPTIMIZER_PARAM_ALIASES, OPTIMIZER_SPECS } from './optimizers.ts';
-import type { CompiledConfig, LossConfig, MetricConfig, OptimizerConfig, TensorInfo } from './types.ts';
+import { OPTIMIZER_PARAM_ALIASES, OPTIMIZER_SPECS, SCHEDULE_SPECS, scheduleValue } from './optimizers.ts';
+import type { CompiledConfig, LossConfig, MetricConfig, OptimizerConfig, ScheduleConfig, TensorInfo } from './types.ts';
 
 type Json = Record<string, unknown>;
 
@@ -60,7 +60,9 @@ function checkParam(path: string, value: unknown, spec: ParamSpec | { kind: 'num
 // ---------------------------------------------------------------- optimizer
 
 /** Keys Keras writes into optimizer configs that change nothing at their neutral value. */
-const NEUTRAL_OPTIMIZER_KEYS = new Set(['decay', 'weight_decay', 'clipnorm', 'clipvalue', 'global_clipnorm', 'use_ema']);
+const NEUTRAL_OPTIMIZER_KEYS = new Set([
+  'decay', 'weight_decay', 'clipnorm', 'clipvalue', 'global_clipnorm', 'use_ema', 'loss_scale_factor', 'gradient_accumulation_steps',
+]);
 const IGNORED_OPTIMIZER_KEYS = new Set(['jit_compile', 'is_legacy_optimizer', 'ema_momentum', 'ema_overwrite_frequency']);
 
 function resolveOptimizer(value: unknown, path: string): OptimizerConfig {
@@ -93,12 +95,20 @@ function resolveOptimizer(value: unknown, path: string): OptimizerConfig {
 
   const params: Record<string, number | boolean> = { ...spec.defaults };
   const seen = new Map<string, string>();
+  let schedule: ScheduleConfig | undefined;
   for (const [key, v] of Object.entries(raw)) {
     const snake = toSnake(key);
     const name = OPTIMIZER_PARAM_ALIASES[snake] ?? snake;
     const pPath = `${path}.${key}`;
     if (name === 'name' || IGNORED_OPTIMIZER_KEYS.has(name)) continue;
-    if (NEUTRAL_OPTIMIZER_KEYS.has(name)) {
+    if (name === 'learning_rate' && isPlainObject(v)) {
+      if (seen.has(name)) fail(pPath, `"${key}" repeats "${seen.get(name)}"`);
+      seen.set(name, key);
+      schedule = resolveSchedule(v, pPath);
+      params.learning_rate = scheduleValue(schedule, 0);
+      continue;
+    }
+    if (NEUTRAL_OPTIMIZER_KEYS.has(name) && !spec.params[name]) {
       if (v === null || v === 0 || v === false) continue;
       fail(pPath, `${key} is not supported; leave it out (or set it to null, 0 or false)`);
     }
@@ -108,7 +118,68 @@ function resolveOptimizer(value: unknown, path: string): OptimizerConfig {
     seen.set(name, key);
     params[name] = checkParam(pPath, v, pSpec);
   }
-  return { type: canonical, params };
+  return schedule ? { type: canonical, params, schedule } : { type: canonical, params };
+}
+
+/**
+ * A learning-rate schedule: Keras's {"class_name": "ExponentialDecay", "config": {...}} (Keras 3's
+ * module / registered_name keys ignored) or the native {"type": "exponential_decay", ...params}.
+ */
+function resolveSchedule(value: Json, path: string): ScheduleConfig {
+  const names = Object.entries(SCHEDULE_SPECS).map(([k, v]) => `${k} (${v.className})`).join(', ');
+  let kind: unknown;
+  let raw: Json;
+  let rawPath: string;
+  let kindPath: string;
+  if ('class_name' in value) {
+    kind = value.class_name;
+    kindPath = `${path}.class_name`;
+    if (value.config !== undefined && !isPlainObject(value.config)) fail(`${path}.config`, 'must be an object');
+    raw = (value.config as Json | undefined) ?? {};
+    rawPath = `${path}.config`;
+  } else {
+    kind = value.type;
+    kindPath = `${path}.type`;
+    raw = Object.fromEntries(Object.entries(value).filter(([k]) => k !== 'type'));
+    rawPath = path;
+  }
+  const type = typeof kind === 'string'
+    ? (Object.keys(SCHEDULE_SPECS) as Array<ScheduleConfig['type']>).find((k) => k === toSnake(kind as string) || SCHEDULE_SPECS[k].className.toLowerCase() === (kind as string).toLowerCase())
+    : undefined;
+  if (!type) fail(kindPath, `unknown learning-rate schedule ${describe(kind)}; expected one of ${names}`);
+  const spec = SCHEDULE_SPECS[type];
+  const params: ScheduleConfig['params'] = {};
+  for (const [k, p] of Object.entries(spec.params)) params[k] = p.default;
+  for (const [key, v] of Object.entries(raw)) {
+    const k = toSnake(key);
+    const kp = `${rawPath}.${key}`;
+    if (k === 'name' || k === 'module' || k === 'registered_name') continue;
+    const p = spec.params[k];
+    if (!p) fail(kp, `unknown parameter "${key}" for ${type}; accepted: ${Object.keys(spec.params).join(', ')}`);
+    if (v === null && p.default === null && k === 'warmup_target') continue;
+    if (p.kind === 'boolean') {
+      if (typeof v !== 'boolean') fail(kp, `must be ${p.describe}, got ${describe(v)}`);
+      params[k] = v;
+    } else if (p.kind === 'numbers') {
+      if (!Array.isArray(v) || v.length === 0 || !v.every((x) => typeof x === 'number' && Number.isFinite(x))) fail(kp, `must be ${p.describe}, got ${describe(v)}`);
+      params[k] = [...v] as number[];
+    } else {
+      if (typeof v !== 'number' || !Number.isFinite(v) || (p.check && !p.check(v))) fail(kp, `must be ${p.describe}, got ${describe(v)}`);
+      params[k] = v;
+    }
+  }
+  for (const [k, p] of Object.entries(spec.params)) {
+    if (params[k] === null && k !== 'warmup_target') fail(`${rawPath}.${k}`, `is required for ${type}`);
+    void p;
+  }
+  if (type === 'piecewise_constant') {
+    const b = params.boundaries as number[];
+    const vals = params.values as number[];
+    if (vals.length !== b.length + 1) fail(`${rawPath}.values`, `must have one more value than boundaries (${b.length + 1}), got ${vals.length}`);
+    if (!b.every((x, i) => i === 0 || x > b[i - 1]!)) fail(`${rawPath}.boundaries`, 'must be increasing');
+    if (!vals.every((x) => x >= 0)) fail(`${rawPath}.values`, 'learning rates must be >= 0');
+  }
+  return { type, params };
 }
 
 // ---------------------------------------------------------------- losses

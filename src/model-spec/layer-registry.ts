@@ -7,6 +7,7 @@ import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../errors.ts';
 import { KerasReLU } from './relu-layer.ts';
 import { Subtract } from './custom-layers.ts';
+import { KerasFlatten, KerasGRU, MultiHeadAttention, Normalization, ResetAfterGRUCell } from './keras-layers.ts';
 import { registerExpressionActivation } from '../expressions/expression-activation.ts';
 import { customLayerParams, ExpressionLayer, readCustomLayerSpec, type CustomLayerSpec } from '../expressions/expression-layer.ts';
 import { ExpressionError } from '../expressions/parser.ts';
@@ -214,8 +215,9 @@ const dtypeArg: Converter = (v, name, path) => {
 
 const seedArg: Converter = (v, name, path) => {
   if (v === null) return undefined;
-  if (!isInt(v)) fail(path, `${name} must be an integer or null (got ${describe(v)})`);
-  return v;
+  // Python accepts any number here (and public configs hold seeds like 0.2); only randomness depends on it.
+  if (typeof v !== 'number' || !Number.isFinite(v)) fail(path, `${name} must be an integer or null (got ${describe(v)})`);
+  return Math.trunc(v);
 };
 
 // Activations: Keras names -> tfjs identifiers.
@@ -349,7 +351,10 @@ const INITIALIZERS: Record<string, InitFactory> = {
   lecununiform: { params: seedOnly, make: (p) => tf.initializers.leCunUniform(p) },
   lecunnormal: { params: seedOnly, make: (p) => tf.initializers.leCunNormal(p) },
 };
-const INITIALIZER_ALIASES: Record<string, string> = { zero: 'zeros', one: 'ones', normal: 'randomnormal', uniform: 'randomuniform' };
+// Keras 3 names Orthogonal and Identity "OrthogonalInitializer" / "IdentityInitializer".
+const INITIALIZER_ALIASES: Record<string, string> = {
+  zero: 'zeros', one: 'ones', normal: 'randomnormal', uniform: 'randomuniform', orthogonalinitializer: 'orthogonal', identityinitializer: 'identity',
+};
 const INITIALIZER_NAMES = [
   'glorot_uniform', 'glorot_normal', 'he_uniform', 'he_normal', 'lecun_uniform', 'lecun_normal', 'zeros', 'ones',
   'constant', 'random_normal', 'random_uniform', 'truncated_normal', 'orthogonal', 'identity', 'variance_scaling',
@@ -535,6 +540,8 @@ const rnnBase = {
   timeMajor: A.onlyIf(isFalse, 'false'),
   inputDim: A.posInt(),
   inputLength: A.int({ min: 1, nullable: true }),
+  // The seed of the dropout masks (Keras 3): tfjs draws its own; the result is the same in distribution.
+  seed: A.onlyIf((v) => v === null || isInt(v), 'null or an integer'),
 };
 const gatedRnn = {
   ...rnnBase,
@@ -561,6 +568,59 @@ function reshapeCheck(args: Record<string, unknown>, s: BatchShape, argPath: (n:
   }
 }
 
+function pool3dArgs(): Record<string, ArgSpec> {
+  return {
+    poolSize: { convert: intTupleArg(3) },
+    strides: { convert: intTupleArg(3, { nullable: true }) },
+    padding: { convert: padding() },
+    dataFormat: { convert: dataFormat },
+  };
+}
+
+/** A number or a non-empty list of numbers (Normalization's mean and variance); null for none. */
+const numOrListArg: Converter = (v, name, path) => {
+  if (v === null) return null;
+  if (typeof v === 'number' && Number.isFinite(v)) return v;
+  if (Array.isArray(v) && v.length > 0 && v.every((x) => typeof x === 'number' && Number.isFinite(x))) return [...v];
+  fail(path, `${name} must be a number, a list of numbers, or null (got ${describe(v)})`);
+};
+
+/** The cells an RNN layer takes: Keras's SimpleRNNCell, GRUCell and LSTMCell. */
+const CELL_DEFS: Record<string, { gates: number; args: Record<string, ArgSpec>; make: (a: Record<string, unknown>) => tf.layers.RNNCell }> = {
+  simplernncell: {
+    gates: 1,
+    args: (() => { const { returnSequences: _a, returnState: _b, goBackwards: _c, stateful: _d, unroll: _e, timeMajor: _f, inputDim: _g, inputLength: _h, activityRegularizer: _i, ...r } = rnnBase; return r; })(),
+    make: (a) => tf.layers.simpleRNNCell(a as never),
+  },
+  grucell: {
+    gates: 3,
+    args: (() => { const { returnSequences: _a, returnState: _b, goBackwards: _c, stateful: _d, unroll: _e, timeMajor: _f, inputDim: _g, inputLength: _h, activityRegularizer: _i, ...r } = gatedRnn; return { ...r, resetAfter: { convert: boolArg, kerasDefault: true } }; })(),
+    make: (a) => (a.resetAfter ? (new ResetAfterGRUCell(a) as unknown as tf.layers.RNNCell) : tf.layers.gruCell(a as never)),
+  },
+  lstmcell: {
+    gates: 4,
+    args: (() => { const { returnSequences: _a, returnState: _b, goBackwards: _c, stateful: _d, unroll: _e, timeMajor: _f, inputDim: _g, inputLength: _h, activityRegularizer: _i, ...r } = gatedRnn; return { ...r, unitForgetBias: { convert: boolArg, kerasDefault: true } }; })(),
+    make: (a) => tf.layers.lstmCell(a as never),
+  },
+};
+
+function readCells(v: unknown, name: string, path: string): { cells: tf.layers.RNNCell[]; specs: Array<{ gates: number; args: Record<string, unknown> }> } {
+  const list = Array.isArray(v) ? v : [v];
+  if (list.length === 0) fail(path, `${name} must be a cell or a non-empty list of cells`);
+  const cells: tf.layers.RNNCell[] = [];
+  const specs: Array<{ gates: number; args: Record<string, unknown> }> = [];
+  list.forEach((c, i) => {
+    const cp = Array.isArray(v) ? `${path}[${i}]` : path;
+    const obj = namedObject(c, name, cp);
+    const def = obj && CELL_DEFS[normKey(obj.kind)];
+    if (!obj || !def) fail(cp, `${name} must be a SimpleRNNCell, GRUCell or LSTMCell, like {"type": "LSTMCell", "units": 8} (got ${describe(c)})`);
+    const { args } = readLayerArgs({ className: obj.kind, args: def.args, required: ['units'], create: () => { throw new Error('unused'); } }, obj.params, obj.paramsPath, new Set(['type', 'name', 'trainable', 'dtype']), {});
+    specs.push({ gates: def.gates, args });
+    cells.push(made(cp, name, () => def.make(args)));
+  });
+  return { cells, specs };
+}
+
 const L = tf.layers;
 
 const DEFS: LayerDef[] = [
@@ -574,7 +634,7 @@ const DEFS: LayerDef[] = [
   { className: 'Activation', args: { activation: A.act() }, required: ['activation'], create: (a) => L.activation(a as never) },
   {
     className: 'Dropout',
-    args: { rate: A.rate(), noiseShape: { convert: intListArg({ min: 1, allowNull: true }) }, seed: A.seed() },
+    args: { rate: A.rate(), noiseShape: { convert: (v, n, p) => (v === null ? undefined : intListArg({ min: 1, allowNull: true })(v, n, p)) }, seed: A.seed() },
     required: ['rate'],
     create: (a) => L.dropout(a as never),
   },
@@ -583,11 +643,12 @@ const DEFS: LayerDef[] = [
   { className: 'GaussianDropout', args: { rate: A.rate(), seed: A.onlyIf(isNull, 'null') }, required: ['rate'], create: (a) => L.gaussianDropout(a as never) },
   {
     className: 'AlphaDropout',
-    args: { rate: A.rate(), noiseShape: { convert: intListArg({ min: 1, allowNull: true }) }, seed: A.seed() },
+    args: { rate: A.rate(), noiseShape: { convert: (v, n, p) => (v === null ? undefined : intListArg({ min: 1, allowNull: true })(v, n, p)) }, seed: A.seed() },
     required: ['rate'],
     create: (a) => L.alphaDropout(a as never),
   },
-  { className: 'Flatten', args: { dataFormat: { convert: dataFormat } }, create: (a) => L.flatten(a as never) },
+  // Keras's Flatten, which also takes a 2-D input (tfjs's needs rank >= 3).
+  { className: 'Flatten', args: { dataFormat: { convert: dataFormat } }, create: (a) => new KerasFlatten(a) as unknown as tf.layers.Layer },
   {
     className: 'Reshape',
     args: { targetShape: { convert: targetShapeArg } },
@@ -835,20 +896,11 @@ const DEFS: LayerDef[] = [
   },
   {
     className: 'GRU',
-    args: {
-      ...gatedRnn,
-      resetAfter: {
-        convert: (v, name, path) => {
-          if (v !== false) {
-            fail(path, `${name}: only reset_after=false is supported for GRU for now (Keras's default is true; pass "reset_after": false)`);
-          }
-          return undefined;
-        },
-      },
-    },
+    // Keras's default is reset_after=true (TF2 Keras and Keras 3): KerasGRU implements both.
+    args: { ...gatedRnn, resetAfter: { convert: boolArg, kerasDefault: true } },
     required: ['units'],
-    estimateParams: (a, s) => rnnParams(3, a, s),
-    create: (a) => L.gru(a as never),
+    estimateParams: (a, s) => rnnParams(3, a, s) + (a.resetAfter && a.useBias !== false ? 3 * (a.units as number) : 0),
+    create: (a) => new KerasGRU(a) as unknown as tf.layers.Layer,
   },
   {
     className: 'SimpleRNN',
@@ -887,6 +939,183 @@ const DEFS: LayerDef[] = [
     create: (a) => L.upSampling2d(a as never),
   },
   { className: 'Rescaling', args: { scale: A.num(), offset: A.num() }, required: ['scale'], create: (a) => L.rescaling(a as never) },
+  {
+    className: 'Normalization',
+    args: {
+      axis: { convert: (v, n, p) => (v === null ? null : axisArg(true)(v, n, p)) },
+      mean: { convert: numOrListArg },
+      variance: { convert: numOrListArg },
+      invert: A.bool(),
+    },
+    validate: (a, _p, argPath) => {
+      if ((a.mean == null) !== (a.variance == null)) fail(argPath(a.mean == null ? 'variance' : 'mean'), 'give both mean and variance, or neither');
+    },
+    estimateParams: (a, s) => {
+      if (a.mean != null) return 0;
+      const axes = a.axis === null ? [] : ([] as number[]).concat((a.axis as number | number[] | undefined) ?? -1);
+      const d = axes.reduce((p, x) => p * (s[x < 0 ? s.length + x : x] ?? 1), 1);
+      return 2 * d + 1;
+    },
+    create: (a) => new Normalization(a as never),
+  },
+  {
+    className: 'MultiHeadAttention',
+    args: {
+      numHeads: A.posInt(),
+      keyDim: A.posInt(),
+      valueDim: { convert: intArg({ min: 1, nullable: true }) },
+      dropout: { convert: numArg({ min: 0, max: 1, maxOpen: true }) },
+      useBias: A.bool(),
+      outputShape: {
+        convert: (v, name, path) => {
+          if (v === null) return null;
+          if (isInt(v) && v > 0) return v;
+          if (Array.isArray(v) && v.length === 1 && isInt(v[0]) && v[0] > 0) return v[0];
+          fail(path, `${name} must be a positive integer, a list of one, or null (got ${describe(v)})`);
+        },
+      },
+      attentionAxes: A.onlyIf((v) => v === null || (Array.isArray(v) && v.length === 1 && v[0] === 1), 'null (attention over the time axis)'),
+      useCausalMask: A.bool(),
+      kernelInitializer: A.init(),
+      biasInitializer: A.init(),
+      kernelRegularizer: A.reg(),
+      biasRegularizer: A.reg(),
+      activityRegularizer: A.onlyIf(isNull, 'null'),
+      kernelConstraint: A.con(),
+      biasConstraint: A.con(),
+      seed: A.onlyIf((v) => v === null || isInt(v), 'null or an integer'),
+      flashAttention: A.onlyIf((v) => v === null || v === false, 'null or false'),
+      // Keras 2 records the shapes it was built with; the call's inputs say the same.
+      queryShape: A.onlyIf(() => true, 'any'),
+      keyShape: A.onlyIf(() => true, 'any'),
+      valueShape: A.onlyIf(() => true, 'any'),
+    },
+    required: ['numHeads', 'keyDim'],
+    estimateParams: (a, s) => {
+      const d = lastDim(s);
+      const h = a.numHeads as number;
+      const k = a.keyDim as number;
+      const v = (a.valueDim as number | null | undefined) ?? k;
+      const out = (a.outputShape as number | null | undefined) ?? d;
+      const b = a.useBias === false ? 0 : 1;
+      return 2 * (d * h * k + b * h * k) + d * h * v + b * h * v + h * v * out + b * out;
+    },
+    create: (a) => new MultiHeadAttention(a as never),
+  },
+  {
+    className: 'Conv3D',
+    aliases: ['Convolution3D'],
+    args: convArgs(3, true, false),
+    required: ['filters', 'kernelSize'],
+    estimateParams: (a, s) => kernelCount(a, 3) * channelDim(a, s) * (a.filters as number) + biasCount(a, a.filters as number),
+    create: (a) => L.conv3d(a as never),
+  },
+  {
+    className: 'Conv3DTranspose',
+    aliases: ['Convolution3DTranspose'],
+    args: { ...convArgs(3, true, false), dilationRate: A.onlyIf(isOne, '1'), outputPadding: A.onlyIf(isNull, 'null') },
+    required: ['filters', 'kernelSize'],
+    estimateParams: (a, s) => kernelCount(a, 3) * channelDim(a, s) * (a.filters as number) + biasCount(a, a.filters as number),
+    create: (a) => L.conv3dTranspose(a as never),
+  },
+  { className: 'MaxPooling3D', aliases: ['MaxPool3D'], args: pool3dArgs(), validate: nullIfNullish, create: (a) => L.maxPooling3d(a as never) },
+  { className: 'AveragePooling3D', aliases: ['AvgPool3D'], args: pool3dArgs(), validate: nullIfNullish, create: (a) => L.averagePooling3d(a as never) },
+  {
+    className: 'ConvLSTM2D',
+    args: {
+      ...gatedRnn,
+      units: A.onlyIf(() => false, 'nothing (ConvLSTM2D takes filters)'),
+      filters: A.posInt(),
+      kernelSize: { convert: intTupleArg(2) },
+      strides: { convert: intTupleArg(2) },
+      padding: { convert: padding() },
+      dataFormat: { convert: dataFormat },
+      dilationRate: { convert: intTupleArg(2) },
+      unitForgetBias: { convert: boolArg, kerasDefault: true },
+    },
+    required: ['filters', 'kernelSize'],
+    estimateParams: (a) => {
+      const f = a.filters as number;
+      const k = kernelCount(a, 2);
+      return 4 * (k * f * f + biasCount(a, f)); // plus the input kernel, known once built
+    },
+    create: (a) => L.convLstm2d(a as never),
+  },
+  {
+    className: 'CategoryEncoding',
+    args: {
+      numTokens: A.posInt(),
+      outputMode: { convert: enumArg({ one_hot: 'oneHot', multi_hot: 'multiHot', count: 'count', oneHot: 'oneHot', multiHot: 'multiHot' }) },
+      sparse: A.onlyIf(isFalse, 'false'),
+    },
+    required: ['numTokens'],
+    create: (a) => L.categoryEncoding(a as never),
+  },
+  { className: 'CenterCrop', args: { height: A.posInt(), width: A.posInt() }, required: ['height', 'width'], create: (a) => L.centerCrop(a as never) },
+  {
+    className: 'Resizing',
+    args: {
+      height: A.posInt(),
+      width: A.posInt(),
+      interpolation: { convert: enumArg({ bilinear: 'bilinear', nearest: 'nearest' }) },
+      cropToAspectRatio: A.bool(),
+      padToAspectRatio: A.onlyIf(isFalse, 'false'),
+      fillMode: A.onlyIf(() => true, 'any (used only with pad_to_aspect_ratio)'),
+      fillValue: A.onlyIf(() => true, 'any (used only with pad_to_aspect_ratio)'),
+      antialias: A.onlyIf(isFalse, 'false'),
+    },
+    required: ['height', 'width'],
+    create: (a) => L.resizing(a as never),
+  },
+  {
+    className: 'RandomWidth',
+    args: {
+      factor: {
+        convert: (v, name, path) => {
+          if (typeof v === 'number' && v >= 0) return v;
+          if (Array.isArray(v) && v.length === 2 && v.every((x) => typeof x === 'number')) return [...v];
+          fail(path, `${name} must be a number >= 0 or a list of 2 numbers (got ${describe(v)})`);
+        },
+      },
+      interpolation: { convert: enumArg({ bilinear: 'bilinear', nearest: 'nearest' }) },
+      seed: A.seed(),
+    },
+    required: ['factor'],
+    create: (a) => L.randomWidth(a as never),
+  },
+  {
+    // A generic recurrent layer around a cell (or a list of cells: StackedRNNCells).
+    className: 'RNN',
+    args: {
+      cell: { convert: (v, name, path) => readCells(v, name, path) },
+      returnSequences: A.bool(),
+      returnState: A.bool(),
+      goBackwards: A.bool(),
+      stateful: A.bool(),
+      unroll: A.bool(),
+      timeMajor: A.onlyIf(isFalse, 'false'),
+      zeroOutputForMask: A.onlyIf(isFalse, 'false'),
+    },
+    required: ['cell'],
+    estimateParams: (a, s) => {
+      let d = lastDim(s);
+      let n = 0;
+      for (const c of (a.cellSpecs as Array<{ gates: number; args: Record<string, unknown> }>)) {
+        n += rnnParams(c.gates, c.args, [null, d]) + (c.gates === 3 && c.args.resetAfter ? 3 * (c.args.units as number) : 0);
+        d = c.args.units as number;
+      }
+      return n;
+    },
+    validate: (a) => {
+      const cells = a.cell as { cells: tf.layers.RNNCell[]; specs: unknown[] };
+      a.cellSpecs = cells.specs;
+      a.cell = cells.cells.length === 1 ? cells.cells[0] : L.stackedRNNCells({ cells: cells.cells });
+    },
+    create: (a) => {
+      const { cellSpecs: _s, ...rest } = a;
+      return L.rnn(rest as never);
+    },
+  },
   {
     // Declared weights and a call expression (src/expressions/expression-layer.ts).
     className: 'Custom',
@@ -946,6 +1175,19 @@ const BY_KEY = new Map<string, LayerDef>();
 for (const def of DEFS) {
   for (const n of [def.className, ...(def.aliases ?? [])]) BY_KEY.set(normKey(n), def);
 }
+
+/** Every layer definition, in registry order (for docs/layers.md). */
+export function layerDefs(): readonly LayerDef[] {
+  return DEFS;
+}
+
+/** Argument specs for a definition, the common ones included (for docs). */
+export function argSpecsOf(def: LayerDef): Record<string, ArgSpec> {
+  return { ...COMMON_ARGS, ...def.args };
+}
+
+/** Names of the cells the RNN layer takes. */
+export const RNN_CELL_TYPES = ['SimpleRNNCell', 'GRUCell', 'LSTMCell'];
 
 /** Keras class names of every layer type the native spec accepts (plus InputLayer and nested Sequential). */
 export const SUPPORTED_LAYER_TYPES: string[] = [...DEFS.map((d) => d.className), 'InputLayer', 'Sequential'].sort();

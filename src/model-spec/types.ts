@@ -44,9 +44,18 @@ export interface MetricConfig {
   expression?: string;
 }
 
+/** A Keras LearningRateSchedule, resolved (names snake_case, Keras's defaults filled in). */
+export interface ScheduleConfig {
+  type: 'exponential_decay' | 'cosine_decay' | 'piecewise_constant';
+  params: Record<string, number | boolean | number[] | null>;
+}
+
 export interface OptimizerConfig {
   type: string;
+  /** learning_rate is the initial rate when `schedule` is given. */
   params: Record<string, number | boolean>;
+  /** learning_rate as a schedule of the step (optimizer.iterations). */
+  schedule?: ScheduleConfig;
 }
 
 /** compile, validated and normalised against the model's outputs (in model output order). */

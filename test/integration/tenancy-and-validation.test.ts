@@ -100,7 +100,7 @@ test('malformed requests: a 4xx with a code and a path, and nothing half-written
     ['POST', '/v1/models', { ...dense, compile: { optimizer: 'adam', loss: 'msee' } }, 422, 'COMPILE_INVALID', 'compile.loss'],
     ['POST', '/v1/models', { ...dense, compile: { optimizer: 'adam', loss: ['mse', 'mse'] } }, 422, 'COMPILE_INVALID', 'compile.loss'],
     ['POST', '/v1/models', { spec: [] }, 400, 'VALIDATION_FAILED', 'spec'],
-    ['POST', '/v1/models', { spec: { class_name: 'Sequential', config: { layers: [] } } }, 422, 'MODEL_SPEC_INVALID', 'spec.class_name'],
+    ['POST', '/v1/models', { spec: { class_name: 'Sequential', config: { layers: [] } } }, 422, 'MODEL_SPEC_INVALID', 'spec.config.layers'],
     ['POST', `/v1/models/${model.id}/fit`, { dataset_id: ds.id, epochs: 0 }, 400, 'VALIDATION_FAILED', 'epochs'],
     ['POST', `/v1/models/${model.id}/fit`, { dataset_id: ds.id, batch_size: 'big' }, 400, 'VALIDATION_FAILED', 'batch_size'],
     ['POST', `/v1/models/${model.id}/fit`, { dataset_id: ds.id, validation_split: 1.5 }, 400, 'VALIDATION_FAILED', 'validation_split'],

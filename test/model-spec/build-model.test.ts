@@ -53,9 +53,10 @@ test('LSTM(32) on input dim 8 has 5248 params (4*(32*(8+32)+32)), with Keras def
   model.dispose();
 });
 
-test('GRU maps with reset_after=false (3*(units*(d+units)+units)); reset_after=true is refused', () => {
+test('GRU: reset_after=false 3*(units*(d+units)+units); reset_after=true (Keras default) adds a recurrent bias', () => {
   assert.equal(params(seq({ type: 'GRU', units: 4, input_shape: [3, 2], reset_after: false })), 3 * (4 * (2 + 4) + 4));
-  assert.throws(() => buildModel(seq({ type: 'GRU', units: 4, input_shape: [3, 2], reset_after: true })), specErr('spec.layers[0].reset_after'));
+  assert.equal(params(seq({ type: 'GRU', units: 4, input_shape: [3, 2], reset_after: true })), 3 * (4 * (2 + 4) + 4) + 3 * 4);
+  assert.equal(params(seq({ type: 'GRU', units: 4, input_shape: [3, 2] })), 3 * (4 * (2 + 4) + 2 * 4));
 });
 
 test('functional model with two inputs and two outputs', () => {
