@@ -15,6 +15,7 @@ import eventsPlugin from './plugins/events.ts';
 import healthRoutes from './routes/health.ts';
 import datasetRoutes from './routes/datasets.ts';
 import modelRoutes from './routes/models.ts';
+import modelExportRoutes from './routes/model-export.ts';
 import jobRoutes from './routes/jobs.ts';
 import eventRoutes from './routes/events.ts';
 import predictRoutes from './routes/predict.ts';
@@ -157,6 +158,7 @@ export async function buildApp(config: Config, options: AppOptions = {}): Promis
   await app.register(async (v1) => {
     await v1.register(datasetRoutes, { config });
     await v1.register(modelRoutes, { config });
+    await v1.register(modelExportRoutes, { config });
     await v1.register(jobRoutes, { config });
     await v1.register(eventRoutes, { config });
     await v1.register(predictRoutes, { config });
