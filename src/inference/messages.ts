@@ -3,7 +3,19 @@ import type { ArrayColumn, CompiledConfig, ModelSummary, TensorInfo } from '../m
 /** Requests the API sends to its tensor thread. */
 export type ThreadRequest =
   | { op: 'inspect'; spec: unknown; compile: unknown; limits: { maxLayers: number; maxParams: number } }
-  | { op: 'predict'; modelKey: string; dir: string; inputs: ArrayColumn[]; batchSize: number };
+  | { op: 'predict'; modelKey: string; dir: string; inputs: ArrayColumn[]; batchSize: number }
+  | {
+    op: 'import';
+    /** A TensorFlow.js model.json (its modelTopology is the spec). */
+    spec: unknown;
+    compile: unknown;
+    limits: { maxLayers: number; maxParams: number };
+    weightSpecs: Array<{ name: string; shape: number[]; dtype: string }>;
+    weightData: ArrayBuffer;
+    /** Where the weights are saved as the model's version 1. */
+    dataDir: string;
+    versionDir: string;
+  };
 
 export interface InspectResult {
   summary: ModelSummary;

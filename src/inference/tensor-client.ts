@@ -60,6 +60,11 @@ export class TensorClient {
     return this.request({ op: 'inspect', spec, compile, limits });
   }
 
+  /** Builds a TensorFlow.js model.json with its weights and saves them as version 1 (import). */
+  importModel(req: Omit<Extract<ThreadRequest, { op: 'import' }>, 'op'>): Promise<InspectResult> {
+    return this.request({ op: 'import', ...req }, [req.weightData]);
+  }
+
   predict(req: Omit<Extract<ThreadRequest, { op: 'predict' }>, 'op'>): Promise<PredictResult> {
     return this.request({ op: 'predict', ...req }, req.inputs.map((c) => c.data.buffer as ArrayBuffer));
   }

@@ -10,7 +10,7 @@ import { buildModel } from '../model-spec/build-model.ts';
 import { describeModel } from '../model-spec/describe.ts';
 import { summarize, summaryText } from '../model-spec/summary.ts';
 import { resolveCompile } from '../model-spec/compile.ts';
-import { loadModelFiles } from '../model-spec/model-io.ts';
+import { loadModelFiles, saveModelFiles } from '../model-spec/model-io.ts';
 import { predict } from '../../workers/train-loop.ts';
 import { SpecError } from '../errors.ts';
 import type { ThreadRequest, ThreadResponse, InspectResult, PredictResult } from './messages.ts';
@@ -47,8 +47,38 @@ function inspect(req: Extract<ThreadRequest, { op: 'inspect' }>): InspectResult 
   }
 }
 
+/**
+ * An uploaded TensorFlow.js model: built through the same validation as any spec, given the
+ * uploaded weights (matched by their original names, every one required), saved as version 1.
+ */
+async function importModel(req: Extract<ThreadRequest, { op: 'import' }>): Promise<InspectResult> {
+  const model = buildModel(req.spec, 'model.json', req.limits);
+  try {
+    const io = describeModel(model);
+    const compile = req.compile == null ? null : resolveCompile(req.compile, io.outputs, 'compile');
+    let weights: tf.NamedTensorMap;
+    try {
+      weights = tf.io.decodeWeights(req.weightData, req.weightSpecs as tf.io.WeightsManifestEntry[]);
+    } catch (err) {
+      throw new SpecError('weights', `the weight files do not match model.json's weightsManifest: ${(err as Error).message}`);
+    }
+    try {
+      model.loadWeights(weights, true);
+    } catch (err) {
+      throw new SpecError('weights', `the weights do not fit the model: ${(err as Error).message.replace(/\s+/g, ' ')}`);
+    } finally {
+      tf.dispose(Object.values(weights));
+    }
+    await saveModelFiles(model, req.dataDir, req.versionDir);
+    return { summary: summarize(model), summary_text: summaryText(model), ...io, compile };
+  } finally {
+    model.dispose();
+  }
+}
+
 async function handle(req: ThreadRequest): Promise<InspectResult | PredictResult> {
   if (req.op === 'inspect') return inspect(req);
+  if (req.op === 'import') return importModel(req);
   const model = await cachedModel(req.modelKey, req.dir);
   return { outputs: await predict(model, req.inputs, req.batchSize) };
 }

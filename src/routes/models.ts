@@ -7,18 +7,39 @@ import { newId } from '../metadata/ids.ts';
 import { publicModel, type ModelRecord } from '../metadata/model-record.ts';
 import { removeModelFiles } from '../storage/model-files.ts';
 import { findOr404 } from './lookup.ts';
+import multipart from '@fastify/multipart';
+import { importModelUpload } from './model-import.ts';
 
 const modelRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { config }) => {
   app.addSchema(Model);
+  // A TensorFlow.js model (model.json + weight files) may be uploaded instead of a spec.
+  await app.register(multipart, {
+    throwFileSizeLimit: true,
+    limits: { fileSize: config.limits.modelParams * 4 + 16 * 1024 * 1024, files: 256, fields: 4, fieldSize: 1024 * 1024, parts: 260 },
+  });
 
   app.post('/models', {
     schema: {
       tags: ['models'],
-      summary: 'Define and compile a model (Sequential or Functional)',
-      body: ModelBody,
+      summary: 'Define and compile a model (Sequential or Functional), or upload a TensorFlow.js model',
+      body: {
+        content: {
+          'application/json': { schema: ModelBody },
+          'multipart/form-data': {
+            schema: Type.Unsafe<unknown>({
+              description: 'A TensorFlow.js model.json and the weight files its weightsManifest names (optional fields: name, compile as JSON). The model starts at version 1 with those weights.',
+              properties: { 'model.json': { type: 'string', contentMediaType: 'application/json' }, name: { type: 'string' }, compile: { type: 'string' } },
+            }),
+          },
+        },
+      } as unknown as typeof ModelBody,
       response: { 201: Type.Ref(Model), 422: Type.Ref(ErrorResponse), ...errorResponses },
     },
   }, async (req, reply) => {
+    if (req.isMultipart()) {
+      const imported = await importModelUpload(app, req, config);
+      return reply.code(201).header('Location', `/v1/models/${imported.id}`).send(publicModel(imported));
+    }
     const inspected = await app.tensors.inspect(req.body.spec, req.body.compile ?? null, {
       maxLayers: config.limits.modelLayers,
       maxParams: config.limits.modelParams,

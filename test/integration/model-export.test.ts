@@ -47,3 +47,51 @@ test('GET .../versions/:v/model.json loads with tf.loadLayersModel and predicts 
   await api.get(`/v1/models/${model.id}/versions/0/weights.bin`).expect(400);
   await api.get('/v1/models/mdl_0mx9x0000000000/versions/1/model.json').expect(404);
 });
+
+/** A tfjs model saved in memory: its model.json (weights in one file) and that file's bytes. */
+async function savedInMemory(model: tf.LayersModel, file = 'group1-shard1of1.bin') {
+  let json: Record<string, unknown> = {};
+  let bin = Buffer.alloc(0);
+  await model.save(tf.io.withSaveHandler(async (a) => {
+    bin = Buffer.from(tf.io.concatenateArrayBuffers([a.weightData!].flat()));
+    json = { format: 'layers-model', modelTopology: a.modelTopology, weightsManifest: [{ paths: [file], weights: a.weightSpecs }] };
+    return { modelArtifactsInfo: { dateSaved: new Date(), modelTopologyType: 'JSON' } };
+  }));
+  return { json: Buffer.from(JSON.stringify(json)), bin };
+}
+
+test('POST /v1/models with a multipart tfjs model.json + weights: version 1 predicts as tfjs does, and fine-tunes', async () => {
+  const api = request(stack.app.server);
+  const local = tf.sequential({ layers: [tf.layers.dense({ units: 5, activation: 'tanh', inputShape: [4] }), tf.layers.dense({ units: 3, activation: 'softmax' })] });
+  const { json, bin } = await savedInMemory(local);
+  const created = (await api.post('/v1/models')
+    .field('name', 'uploaded')
+    .field('compile', JSON.stringify({ optimizer: 'adam', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'] }))
+    .attach('model.json', json, 'model.json')
+    .attach('weights', bin, 'group1-shard1of1.bin')
+    .expect(201)).body;
+  assert.equal(created.name, 'uploaded');
+  assert.equal(created.summary.total_params, 4 * 5 + 5 + 5 * 3 + 3);
+  assert.deepEqual(created.versions.map((v: any) => [v.version, v.job_id]), [[1, 'import']]);
+  const want = tf.tidy(() => (local.predict(tf.tensor2d(X.slice(0, 4))) as tf.Tensor).arraySync() as number[][]);
+  const got = (await api.post(`/v1/models/${created.id}/predict`).send({ instances: X.slice(0, 4) }).expect(200)).body.predictions;
+  want.forEach((row, i) => row.forEach((v, j) => assert.ok(Math.abs(v - got[i][j]) < 1e-6)));
+  // Fine-tuning starts from the uploaded weights and makes version 2.
+  const ds = (await api.post('/v1/datasets').send({ name: 'iris', x: X, y: Y }).expect(201)).body;
+  const job = await waitForJob(stack.app, (await api.post(`/v1/models/${created.id}/fit`).send({ dataset_id: ds.id, epochs: 1 }).expect(202)).body.id);
+  assert.equal(job.status, 'completed', JSON.stringify(job.error));
+  assert.equal(job.base_version, 1);
+  assert.equal(job.model_version, 2);
+
+  // Refusals leave nothing behind.
+  const before = (await api.get('/v1/models?limit=100').expect(200)).body.items.length;
+  const missing = await api.post('/v1/models').attach('model.json', json, 'model.json').expect(422);
+  assert.match(missing.body.error.message, /group1-shard1of1\.bin/);
+  const short = await api.post('/v1/models').attach('model.json', json, 'model.json').attach('w', bin.subarray(0, 8), 'group1-shard1of1.bin').expect(422);
+  assert.equal(short.body.error.code, 'MODEL_SPEC_INVALID');
+  await api.post('/v1/models').attach('w', bin, 'group1-shard1of1.bin').expect(400);
+  await api.post('/v1/models').attach('model.json', Buffer.from('{nope'), 'model.json').expect(400);
+  await api.post('/v1/models').attach('model.json', json, 'model.json').attach('w', bin, 'group1-shard1of1.bin').attach('x', bin, 'other.bin').expect(400);
+  assert.equal((await api.get('/v1/models?limit=100').expect(200)).body.items.length, before);
+  local.dispose();
+});
