@@ -1,153 +1,405 @@
 /**
- * `npm run bench`: speed figures as ratios against a baseline measured in the same run,
- * appended to bench/results.jsonl (one JSON line per run) to compare over time.
+ * `npm run bench`: the figures of issue 7, each against a baseline measured in the same run
+ * (on a shared 2-core machine, absolute numbers drift run to run; ratios much less). Writes
+ * bench/results/<UTC date>.json, appends the same object as one line to bench/results.jsonl,
+ * and prints a markdown table (docs/engine.md explains how to read it).
  *
- * 1. train-loop: samples/s of our training loop vs tfjs's own model.fit (the baseline),
- *    same MLP 784-64-10, same random data, batch 32, on the backend the workers pick.
- * 2. service: a fit job end to end (HTTP -> queue -> worker process -> events) vs the same
- *    fit in-process: the overhead the service adds.
- * 3. predict: HTTP predict requests/s (tensor thread, model cache) vs in-process predict.
- * 4. engine: training samples/s (our fit loop, batch 32) of the MLP and of a small CNN on 28x28x1
- *    with our wasm kernels vs stock: the MLP on stock wasm, the CNN on the cpu backend (stock
- *    wasm cannot train it). Runs first, on wasm only.
+ * 1. Training samples/s of an MLP, a small CNN and an Embedding+LSTM model (bench/lib.ts),
+ *    batch 32, Adam, through the workers' own fit loop ("bare": no HTTP, queue, worker process,
+ *    events or checkpoints), on wasm with our engine, in fresh child processes (bench/bare.ts).
+ * 2. The same through stock tfjs (child processes with TF_WASM_KERNELS=stock): the MLP on stock
+ *    wasm, the CNN and the LSTM on the cpu backend (stock wasm cannot train them). Engine / stock
+ *    = the engine's gain. 3. The engine with TF_WASM_THREADS=2, MLP and CNN, vs 1 thread.
+ *    The variants of 1-3 run interleaved, BENCH_ROUNDS rounds, medians reported. In this process:
+ *    our fit loop vs tfjs-layers' model.fit on the MLP, alternating, and an LSTM(512) x 2 build.
+ * 4. The service: a fit job per model over HTTP -> queue -> worker process, its rate taken from
+ *    its WebSocket epoch events (first to last epoch event, so the worker's warm-up is left out as
+ *    it is from the bare rate), bracketed by two bare runs in this process (their mean is the
+ *    baseline): baseline / service - 1 = the service overhead. Queue latency: POST fit -> the
+ *    job's started_at, worker idle. WebSocket lag: an event's arrival at a WebSocket client minus
+ *    its arrival at a Redis XREAD reader in this process (or minus the event's own `ts` when the
+ *    worker stamps one). Predict latency p50/p99 with 1 and 64 concurrent clients (1 instance per
+ *    request, real HTTP with keep-alive).
+ *
+ * Sizes come from the environment (BENCH_*, see CONFIG below); BENCH_SKIP=stock,threads,service,
+ * predict,queue leaves sections out.
  */
 import fs from 'node:fs';
-import { execSync } from 'node:child_process';
-import * as tf from '@tensorflow/tfjs';
-import request from 'supertest';
+import os from 'node:os';
+import { execSync, spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import WebSocket from 'ws';
+import { Redis } from 'ioredis';
 import { initBackend } from '../src/engine/backend.ts';
-import { registerWasmTrainingKernels, unregisterWasmTrainingKernels } from '../src/engine/wasm-training-kernels.ts';
-import { withSeededRandom } from '../src/engine/seeded-random.ts';
-import { buildModel } from '../src/model-spec/build-model.ts';
-import { resolveCompile } from '../src/model-spec/compile.ts';
-import { fit, predict } from '../workers/train-loop.ts';
-import { startStack, waitForJob, waitForWorkers } from '../test/helpers/stack.ts';
+import { keys } from '../src/jobs/contract.ts';
+import { startStack, waitForWorkers, type Stack } from '../test/helpers/stack.ts';
+import { COMPILE, MODELS, envInt, lstm512BuildSeconds, makeData, median, percentile, round, tfjsFitRate, trainRate, type ModelKey } from './lib.ts';
+
+const started = performance.now();
+const CONFIG = {
+  batch_size: envInt('BENCH_BATCH', 32),
+  reps: envInt('BENCH_REPS', 3),
+  samples: { mlp: envInt('BENCH_MLP_SAMPLES', 8192), cnn: envInt('BENCH_CNN_SAMPLES', 2048), lstm: envInt('BENCH_LSTM_SAMPLES', 512) },
+  stock_samples: { mlp: envInt('BENCH_STOCK_MLP_SAMPLES', 4096), cnn: envInt('BENCH_STOCK_CNN_SAMPLES', 64), lstm: envInt('BENCH_STOCK_LSTM_SAMPLES', 32) },
+  service_samples: { mlp: envInt('BENCH_SERVICE_MLP_SAMPLES', 4096), cnn: envInt('BENCH_SERVICE_CNN_SAMPLES', 2048), lstm: envInt('BENCH_SERVICE_LSTM_SAMPLES', 512) },
+  service_epochs: Math.max(2, envInt('BENCH_SERVICE_EPOCHS', 5)),
+  threads: envInt('BENCH_THREADS', 2),
+  queue_jobs: envInt('BENCH_QUEUE_JOBS', 5),
+  predict_requests: envInt('BENCH_PREDICT_REQUESTS', 200),
+  predict_clients: envInt('BENCH_PREDICT_CLIENTS', 64),
+  predict_per_client: envInt('BENCH_PREDICT_PER_CLIENT', 8),
+  skip: (process.env.BENCH_SKIP ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+};
+const skip = (section: string) => CONFIG.skip.includes(section);
+const log = (...args: unknown[]) => console.error(`[bench ${((performance.now() - started) / 1000).toFixed(0)}s]`, ...args);
+const KEYS: ModelKey[] = ['mlp', 'cnn', 'lstm'];
 
 const backend = await initBackend(process.env.TF_BACKEND);
-const N = Number(process.env.BENCH_SAMPLES ?? 4096);
-const EPOCHS = 2;
-const spec = { type: 'sequential', layers: [
-  { type: 'Dense', units: 64, activation: 'relu', input_shape: [784] },
-  { type: 'Dense', units: 10, activation: 'softmax' }] };
-const compileArgs = { optimizer: 'adam', loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'] };
-const xData = Float32Array.from({ length: N * 784 }, () => Math.random());
-const yData = Float32Array.from({ length: N }, () => Math.floor(Math.random() * 10));
+log('backend', backend);
 
-async function ourFit(): Promise<number> {
-  const model = buildModel(spec);
-  const compiled = resolveCompile(compileArgs, [{ name: 'out', shape: [10] }]);
-  const t0 = performance.now();
-  await fit(model, compiled, ['out'], [{ shape: [784], data: xData }], [{ shape: [], data: yData }], { epochs: EPOCHS, batchSize: 32 });
-  const seconds = (performance.now() - t0) / 1000;
-  model.dispose();
-  return (N * EPOCHS) / seconds;
+/** Runs bench/bare.ts with extra env; its last stdout line is the result. */
+type Rate = { model: ModelKey; backend: string; samples_per_s: number; error?: string };
+function child(env: Record<string, string>, jobs: unknown[]): { backend: unknown; rates: Rate[] } | { error: string } {
+  const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bare.ts', import.meta.url))], {
+    env: { ...process.env, ...env, BENCH_JOBS: JSON.stringify(jobs) }, encoding: 'utf8', timeout: 240_000, maxBuffer: 16 << 20,
+  });
+  const last = r.stdout?.trim().split('\n').at(-1) ?? '';
+  try {
+    return JSON.parse(last);
+  } catch {
+    return { error: `child failed (status ${r.status}): ${(r.stderr || r.error?.message || '').trim().split('\n').slice(-3).join(' ')}` };
+  }
 }
 
-async function tfjsFit(): Promise<number> {
-  const model = buildModel(spec);
-  model.compile({ optimizer: tf.train.adam(0.001), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
-  const x = tf.tensor2d(xData, [N, 784]);
-  const y = tf.tensor1d(yData);
-  const t0 = performance.now();
-  await model.fit(x, y, { epochs: EPOCHS, batchSize: 32, verbose: 0 });
-  const seconds = (performance.now() - t0) / 1000;
-  tf.dispose([x, y]);
-  model.dispose();
-  return (N * EPOCHS) / seconds;
+// 1-3. Bare loops in fresh child processes, the variants interleaved round by round so that
+// load from elsewhere on the machine falls on all of them alike: our engine (1 thread), stock
+// tfjs (TF_WASM_KERNELS=stock: the MLP on wasm, the CNN and LSTM on cpu, in the first
+// BENCH_STOCK_CPU_ROUNDS rounds only, being slow), and the engine with TF_WASM_THREADS.
+const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 5));
+const STOCK_CPU_ROUNDS = envInt('BENCH_STOCK_CPU_ROUNDS', 1);
+const job = (model: ModelKey, n: number, be: 'wasm' | 'cpu', extra: Record<string, unknown> = {}) => ({ model, n, backend: be, reps: 1, batchSize: CONFIG.batch_size, ...extra });
+const variants: Array<{ name: string; env: Record<string, string>; jobs: (round: number) => unknown[] }> = [];
+let stockNote: string | undefined;
+if (backend.backend !== 'wasm') stockNote = `the backend is ${backend.backend}: the engine's wasm kernels are not in use, nothing to compare`;
+else {
+  variants.push({ name: 'engine', env: { TF_WASM_THREADS: '1' }, jobs: () => KEYS.map((k) => job(k, CONFIG.samples[k], 'wasm')) });
+  if (!skip('stock')) {
+    variants.push({ name: 'stock', env: { TF_WASM_KERNELS: 'stock', TF_WASM_THREADS: '1' }, jobs: (round) => [
+      job('mlp', CONFIG.stock_samples.mlp, 'wasm'),
+      ...(round < STOCK_CPU_ROUNDS ? [
+        job('cnn', CONFIG.stock_samples.cnn, 'cpu'),
+        // The cpu backend trains this LSTM at a few samples/s: warm up on 8 samples only.
+        job('lstm', CONFIG.stock_samples.lstm, 'cpu', { warmup: 8 }),
+      ] : []),
+    ] });
+  } else stockNote = 'skipped (BENCH_SKIP)';
+  if (CONFIG.threads > 1 && !skip('threads')) {
+    variants.push({ name: `threads${CONFIG.threads}`, env: { TF_WASM_THREADS: String(CONFIG.threads) }, jobs: () => [
+      job('mlp', CONFIG.samples.mlp, 'wasm'), job('cnn', CONFIG.samples.cnn, 'wasm')] });
+  }
 }
-
-const median = (xs: number[]) => xs.slice().sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-const round = (x: number, d = 3) => Math.round(x * 10 ** d) / 10 ** d;
-
-// 4. The engine: our wasm kernels vs stock, through the same fit loop.
-const cnnSpec = { type: 'sequential', layers: [
-  { type: 'Conv2D', filters: 8, kernel_size: 3, activation: 'relu', input_shape: [28, 28, 1] },
-  { type: 'MaxPooling2D', pool_size: 2 },
-  { type: 'Conv2D', filters: 16, kernel_size: 3, activation: 'relu' },
-  { type: 'MaxPooling2D', pool_size: 2 },
-  { type: 'Flatten' },
-  { type: 'Dense', units: 10, activation: 'softmax' }] };
-
-/** Samples/s of fit on `n` random samples (after a one-batch warm-up), on the current backend and kernels. */
-async function trainRate(modelSpec: unknown, sampleShape: number[], n: number): Promise<number> {
-  const size = sampleShape.reduce((a, b) => a * b, 1);
-  const x = [{ shape: sampleShape, data: Float32Array.from({ length: n * size }, () => Math.random()) }];
-  const y = [{ shape: [] as number[], data: Float32Array.from({ length: n }, () => Math.floor(Math.random() * 10)) }];
-  const model = withSeededRandom(1, () => buildModel(modelSpec));
-  const compiled = resolveCompile(compileArgs, [{ name: 'out', shape: [10] }]);
-  const head = (c: typeof x) => c.map((col) => ({ shape: col.shape, data: col.data.subarray(0, 32 * col.data.length / n) }));
-  await fit(model, compiled, ['out'], head(x), head(y), { epochs: 1, batchSize: 32 });
-  const t0 = performance.now();
-  await fit(model, compiled, ['out'], x, y, { epochs: 1, batchSize: 32 });
-  const seconds = (performance.now() - t0) / 1000;
-  model.dispose();
-  return n / seconds;
+const rates: Record<string, Partial<Record<ModelKey, number[]>>> = {};
+const childBackends: Record<string, unknown> = {};
+const childErrors: string[] = [];
+for (let pass = 0; pass < ROUNDS; pass++) {
+  for (const v of variants) {
+    const out = child(v.env, v.jobs(pass));
+    if ('error' in out) {
+      childErrors.push(`${v.name}: ${out.error}`);
+      continue;
+    }
+    childBackends[v.name] ??= out.backend;
+    for (const r of out.rates) {
+      if (r.error) childErrors.push(`${v.name} ${r.model}: ${r.error}`);
+      else ((rates[v.name] ??= {})[r.model] ??= []).push(r.samples_per_s);
+    }
+  }
+  log(`round ${pass + 1}/${ROUNDS}`, JSON.stringify(Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([m, xs]) => [m, xs!.map((x) => round(x, 1))]))]))));
 }
+const rateOf = (variant: string, key: ModelKey): number | undefined => {
+  const xs = rates[variant]?.[key];
+  return xs && xs.length ? median(xs) : undefined;
+};
+const stockBackend: Record<ModelKey, string> = { mlp: 'wasm', cnn: 'cpu', lstm: 'cpu' };
 
-let engine: Record<string, unknown> = { skipped: `backend is ${backend.backend}, not wasm` };
-if (backend.backend === 'wasm') {
-  unregisterWasmTrainingKernels();
-  const mlpStock = await trainRate(spec, [784], 2048);
-  await tf.setBackend('cpu');
-  const cnnStock = await trainRate(cnnSpec, [28, 28, 1], 96);
-  await tf.setBackend('wasm');
-  registerWasmTrainingKernels();
-  const mlpOurs = await trainRate(spec, [784], 2048);
-  const cnnOurs = await trainRate(cnnSpec, [28, 28, 1], 2048);
-  engine = {
-    mlp_samples_per_s: round(mlpOurs, 0), mlp_stock_wasm_samples_per_s: round(mlpStock, 0), mlp_ratio: round(mlpOurs / mlpStock, 2),
-    cnn_samples_per_s: round(cnnOurs, 0), cnn_stock_cpu_samples_per_s: round(cnnStock, 1), cnn_ratio: round(cnnOurs / cnnStock, 1),
-  };
-}
-console.log('engine', engine);
-
-// 1. Training loop vs tfjs model.fit, alternating, median of 3 each.
-await ourFit(); // warm-up: kernels compiled, memory pools sized
+// In this process: our fit loop vs tfjs-layers' model.fit on the MLP, alternating.
 const ours: number[] = [];
 const theirs: number[] = [];
-for (let i = 0; i < 3; i++) {
-  ours.push(await ourFit());
-  theirs.push(await tfjsFit());
+for (let r = 0; r < CONFIG.reps; r++) {
+  ours.push((await trainRate('mlp', CONFIG.samples.mlp, { batchSize: CONFIG.batch_size, reps: 1 })).samples_per_s);
+  theirs.push(await tfjsFitRate(CONFIG.samples.mlp, CONFIG.batch_size, 1));
 }
-const trainLoop = { samples_per_s: round(median(ours), 0), baseline_tfjs_fit_samples_per_s: round(median(theirs), 0), ratio: round(median(ours) / median(theirs)) };
-console.log('train-loop', trainLoop);
+const buildSeconds = lstm512BuildSeconds();
+log('our fit vs tfjs model.fit', round(median(ours)), round(median(theirs)), 'LSTM(512)x2 build s', round(buildSeconds, 3));
 
-// 2 and 3. The service end to end, against in-process baselines.
-const stack = await startStack();
-await waitForWorkers(stack.app);
-const api = request(stack.app.server);
-const rows = Array.from({ length: 1024 }, (_, i) => Array.from({ length: 784 }, (_, j) => xData[i * 784 + j]));
-const ds = (await api.post('/v1/datasets').send({ name: 'bench', x: rows, y: Array.from(yData.slice(0, 1024)) }).expect(201)).body;
-const created = (await api.post('/v1/models').send({ spec, compile: compileArgs }).expect(201)).body;
-const t0 = performance.now();
-const job = await waitForJob(stack.app, (await api.post(`/v1/models/${created.id}/fit`).send({ dataset_id: ds.id, epochs: 3, batch_size: 32 }).expect(202)).body.id);
-const serviceSeconds = (performance.now() - t0) / 1000;
-if (job.status !== 'completed') throw new Error(`bench fit ${job.status}`);
-const local = buildModel(spec);
-const t1 = performance.now();
-await fit(local, resolveCompile(compileArgs, [{ name: 'out', shape: [10] }]), ['out'],
-  [{ shape: [784], data: xData.slice(0, 1024 * 784) }], [{ shape: [], data: yData.slice(0, 1024) }], { epochs: 3, batchSize: 32 });
-const localSeconds = (performance.now() - t1) / 1000;
-const service = { fit_job_seconds: round(serviceSeconds), baseline_in_process_seconds: round(localSeconds), ratio: round(serviceSeconds / localSeconds) };
-console.log('service', service);
+// 4. The service.
+interface Arrival { seq: number; type: string; at: number; wall: number; ts?: number; event: Record<string, unknown> }
 
-const instances = rows.slice(0, 16);
-const requests = 50;
-await api.post(`/v1/models/${created.id}/predict`).send({ instances }).expect(200); // loads the model into the cache
-const t2 = performance.now();
-for (let i = 0; i < requests; i++) await api.post(`/v1/models/${created.id}/predict`).send({ instances }).expect(200);
-const httpPerS = requests / ((performance.now() - t2) / 1000);
-const t3 = performance.now();
-for (let i = 0; i < requests; i++) await predict(local, [{ shape: [784], data: xData.slice(0, 16 * 784) }], 256);
-const localPerS = requests / ((performance.now() - t3) / 1000);
-local.dispose();
-const predictFig = { http_requests_per_s: round(httpPerS, 1), baseline_in_process_per_s: round(localPerS, 1), ratio: round(httpPerS / localPerS) };
-console.log('predict', predictFig);
-await stack.close();
+/** A job's events, as a WebSocket client and a Redis XREAD reader (both in this process) see them. */
+function watchJob(stack: Stack, reader: Redis, jobId: string) {
+  const ws: Arrival[] = [];
+  const redis = new Map<number, number>();
+  const socket = new WebSocket(`${stack.url.replace('http', 'ws')}/v1/jobs/${jobId}/events`);
+  const done = new Promise<Record<string, unknown>>((resolve, reject) => {
+    socket.on('message', (data) => {
+      const at = performance.now();
+      const event = JSON.parse(String(data)) as Record<string, unknown>;
+      ws.push({ seq: Number(event.seq), type: String(event.type), at, wall: Date.now(), ts: typeof event.ts === 'number' ? event.ts : undefined, event });
+      if (event.type === 'done') resolve(event);
+    });
+    socket.on('error', reject);
+    socket.on('close', () => setTimeout(() => reject(new Error(`job ${jobId}: socket closed before done`)), 1000));
+  });
+  let stop = false;
+  const reading = (async () => {
+    let last = '0-0';
+    while (!stop) {
+      const res = (await reader.xread('BLOCK', 200, 'STREAMS', keys.events(stack.config.keyPrefix, jobId), last)) as Array<[string, Array<[string, string[]]>]> | null;
+      const at = performance.now();
+      for (const [id] of res?.[0]?.[1] ?? []) {
+        redis.set(Number(id.split('-')[0]), at);
+        last = id;
+      }
+    }
+  })();
+  return {
+    ws, redis, done,
+    close: async () => {
+      stop = true;
+      socket.close();
+      await reading;
+    },
+  };
+}
 
+async function api<T = any>(stack: Stack, method: string, path: string, body?: unknown, expect = [200, 201, 202]): Promise<T> {
+  const res = await fetch(`${stack.url}${path}`, { method, headers: body ? { 'content-type': 'application/json' } : {}, body: body ? JSON.stringify(body) : undefined });
+  const json = await res.json().catch(() => null);
+  if (!expect.includes(res.status)) throw new Error(`${method} ${path}: ${res.status} ${JSON.stringify(json).slice(0, 300)}`);
+  return json as T;
+}
+
+/** Rows as the JSON API takes them (values rounded to 4 decimals to keep bodies small; the rate does not depend on them). */
+function jsonRows(key: ModelKey, n: number): { x: unknown[]; y: number[] } {
+  const { x, y } = makeData(key, n);
+  const shape = MODELS[key].shape;
+  const size = shape.reduce((a, b) => a * b, 1);
+  const nest = (flat: Float32Array, dims: number[]): unknown => {
+    if (dims.length === 1) return Array.from(flat, (v) => Math.round(v * 1e4) / 1e4);
+    const step = flat.length / dims[0]!;
+    return Array.from({ length: dims[0]! }, (_, i) => nest(flat.subarray(i * step, (i + 1) * step), dims.slice(1)));
+  };
+  return {
+    x: Array.from({ length: n }, (_, i) => nest(x[0]!.data.subarray(i * size, (i + 1) * size), shape)),
+    y: Array.from(y[0]!.data),
+  };
+}
+
+type ServiceFit = { samples: number; epochs: number; samples_per_s: number; job_seconds: number; queue_ms: number; model_id: string; arrivals: Arrival[]; redis: Map<number, number> };
+
+async function serviceFit(stack: Stack, reader: Redis, key: ModelKey): Promise<ServiceFit> {
+  const n = CONFIG.service_samples[key];
+  const epochs = CONFIG.service_epochs;
+  const ds = await api(stack, 'POST', '/v1/datasets', { name: `bench-${key}`, ...jsonRows(key, n) });
+  const model = await api(stack, 'POST', '/v1/models', { name: `bench-${key}`, spec: MODELS[key].spec, compile: COMPILE });
+  const wall0 = Date.now();
+  const t0 = performance.now();
+  const job = await api(stack, 'POST', `/v1/models/${model.id}/fit`, { dataset_id: ds.id, epochs, batch_size: CONFIG.batch_size, seed: 1 });
+  const watch = watchJob(stack, reader, job.id);
+  const done = await watch.done;
+  const t1 = performance.now();
+  await watch.close();
+  if (done.status !== 'completed') throw new Error(`bench fit of ${key} ${String(done.status)}: ${JSON.stringify(done.error)}`);
+  const rec = await api(stack, 'GET', `/v1/jobs/${job.id}`);
+  const epochsAt = watch.ws.filter((a) => a.type === 'epoch').map((a) => a.at);
+  const perEpoch = (epochsAt.at(-1)! - epochsAt[0]!) / 1000 / (epochsAt.length - 1);
+  return {
+    samples: n, epochs, samples_per_s: n / perEpoch, job_seconds: (t1 - t0) / 1000,
+    queue_ms: Date.parse(rec.started_at) - wall0, model_id: model.id, arrivals: watch.ws, redis: watch.redis,
+  };
+}
+
+let service: Record<string, unknown> = { skipped: 'BENCH_SKIP' };
+let queue: Record<string, unknown> = { skipped: 'BENCH_SKIP' };
+let wsLag: Record<string, unknown> = {};
+let predictFig: Record<string, unknown> = { skipped: 'BENCH_SKIP' };
+if (!skip('service')) {
+  const stack = await startStack();
+  const reader = new Redis(stack.config.redisUrl!, { maxRetriesPerRequest: null });
+  try {
+    await waitForWorkers(stack.app);
+    log('stack up');
+    const fits = {} as Record<ModelKey, ServiceFit>;
+    // Each fit job is bracketed by two bare runs of the same model and size in this process
+    // (the service's baseline is their mean): the machine's load then falls on both alike.
+    const bareAround = {} as Record<ModelKey, number[]>;
+    for (const key of KEYS) {
+      const bareRun = async () => (await trainRate(key, CONFIG.service_samples[key], { batchSize: CONFIG.batch_size, reps: 1 })).samples_per_s;
+      const before = await bareRun();
+      fits[key] = await serviceFit(stack, reader, key);
+      bareAround[key] = [before, await bareRun()];
+      log(`service ${key}`, round(fits[key].samples_per_s), 'samples/s, bare', bareAround[key].map((x) => round(x)), round(fits[key].job_seconds, 2), 's job');
+    }
+    service = Object.fromEntries(KEYS.map((key) => {
+      const base = (bareAround[key][0]! + bareAround[key][1]!) / 2;
+      return [key, {
+        samples: fits[key].samples, epochs: fits[key].epochs,
+        samples_per_s: round(fits[key].samples_per_s, 1), bare_samples_per_s: round(base, 1), bare_runs: bareAround[key].map((x) => round(x, 1)),
+        job_seconds: round(fits[key].job_seconds, 3),
+        overhead_pct: round((base / fits[key].samples_per_s - 1) * 100, 1),
+      }];
+    }));
+
+    // WebSocket lag over every live event of the three fits (the first two of each, replayed at connect, left out).
+    const lags: number[] = [];
+    let source = 'redis-reader';
+    for (const key of KEYS) {
+      for (const a of fits[key].arrivals.filter((e) => e.type === 'batch' || e.type === 'epoch').slice(2)) {
+        if (a.ts !== undefined) {
+          source = 'event ts';
+          lags.push(a.wall - a.ts);
+        } else if (fits[key].redis.has(a.seq)) {
+          lags.push(a.at - fits[key].redis.get(a.seq)!);
+        }
+      }
+    }
+    wsLag = { p50_ms: round(percentile(lags, 50), 2), p99_ms: round(percentile(lags, 99), 2), max_ms: round(Math.max(...lags), 2), events: lags.length, source };
+    log('ws lag', wsLag);
+
+    // Queue latency with an idle worker: tiny fits, one at a time.
+    if (!skip('queue')) {
+      const ds = await api(stack, 'POST', '/v1/datasets', { name: 'bench-queue', ...jsonRows('mlp', 32) });
+      const viaRecord: number[] = [];
+      const viaEvent: number[] = [];
+      for (let i = 0; i < CONFIG.queue_jobs; i++) {
+        await new Promise((r) => setTimeout(r, 300)); // the worker back to waiting on the queue
+        const wall0 = Date.now();
+        const t0 = performance.now();
+        const job = await api(stack, 'POST', `/v1/models/${fits.mlp.model_id}/fit`, { dataset_id: ds.id, epochs: 1, batch_size: 32 });
+        const watch = watchJob(stack, reader, job.id);
+        await watch.done;
+        await watch.close();
+        const running = watch.ws.find((a) => a.type === 'status' && a.event.status === 'running');
+        const rec = await api(stack, 'GET', `/v1/jobs/${job.id}`);
+        viaRecord.push(Date.parse(rec.started_at) - wall0);
+        if (running) viaEvent.push(running.at - t0);
+      }
+      queue = {
+        p50_ms: median(viaRecord), max_ms: Math.max(...viaRecord), samples: viaRecord,
+        running_event_p50_ms: round(median(viaEvent), 1), first_fit_ms: fits.mlp.queue_ms,
+      };
+      log('queue', queue);
+    }
+
+    // Predict latency: 1 instance per request, real HTTP (keep-alive), 1 and N concurrent clients.
+    if (!skip('predict')) {
+      const body = JSON.stringify({ instances: jsonRows('mlp', 1).x });
+      const url = `${stack.url}/v1/models/${fits.mlp.model_id}/predict`;
+      const once = async (): Promise<number> => {
+        const t0 = performance.now();
+        const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'application/json' }, body });
+        await res.arrayBuffer();
+        if (res.status !== 200) throw new Error(`predict ${res.status}`);
+        return performance.now() - t0;
+      };
+      for (let i = 0; i < 20; i++) await once(); // the model loaded into the tensor thread's cache
+      const run = async (clients: number, each: number) => {
+        const lat: number[] = [];
+        const t0 = performance.now();
+        await Promise.all(Array.from({ length: clients }, async () => {
+          for (let j = 0; j < each; j++) lat.push(await once());
+        }));
+        const seconds = (performance.now() - t0) / 1000;
+        return { clients, requests: lat.length, p50_ms: round(percentile(lat, 50), 2), p99_ms: round(percentile(lat, 99), 2), requests_per_s: round(lat.length / seconds, 1) };
+      };
+      predictFig = { one: await run(1, CONFIG.predict_requests), many: await run(CONFIG.predict_clients, CONFIG.predict_per_client) };
+      log('predict', predictFig);
+    }
+  } finally {
+    reader.disconnect();
+    await stack.close();
+  }
+}
+
+// Results.
 let commit = 'unknown';
-try { commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8' }).trim(); } catch { /* not a checkout */ }
-const line = { date: new Date().toISOString(), commit, backend: backend.backend, cores: (await import('node:os')).cpus().length, samples: N, train_loop: trainLoop, service, predict: predictFig, engine };
-fs.appendFileSync(new URL('./results.jsonl', import.meta.url), `${JSON.stringify(line)}\n`);
-console.log('appended to bench/results.jsonl');
+try {
+  commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+  if (execSync('git status --porcelain', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) commit += '+dirty';
+} catch { /* not a checkout */ }
+const training = Object.fromEntries(KEYS.map((key) => {
+  const ours = rateOf('engine', key);
+  const st = rateOf('stock', key);
+  return [key, {
+    model: MODELS[key].title,
+    engine_samples_per_s: ours === undefined ? null : round(ours, 1), engine_runs: rates.engine?.[key]?.map((x) => round(x, 1)) ?? [],
+    stock: st === undefined ? null : { backend: stockBackend[key], samples_per_s: round(st, 2), runs: rates.stock?.[key]?.map((x) => round(x, 2)) },
+    engine_gain: ours !== undefined && st !== undefined ? round(ours / st, 2) : null,
+    service: (service as Record<string, unknown>)[key] ?? null,
+  }];
+}));
+const threadsName = `threads${CONFIG.threads}`;
+const threads = rates[threadsName] ? {
+  threads: CONFIG.threads, backend: childBackends[threadsName],
+  ...Object.fromEntries((['mlp', 'cnn'] as ModelKey[]).map((k) => [k, { samples_per_s: round(rateOf(threadsName, k)!, 1), one_thread: round(rateOf('engine', k)!, 1), ratio: round(rateOf(threadsName, k)! / rateOf('engine', k)!, 2) }])),
+} : { skipped: true };
+const cpu = os.cpus();
+const result = {
+  date: new Date().toISOString(),
+  commit,
+  machine: { cpus: cpu.length, cpu_model: cpu[0]?.model ?? 'unknown', memory_gb: round(os.totalmem() / 2 ** 30, 1), node: process.version, platform: `${os.platform()} ${os.arch()}`, load_avg_1m: round(os.loadavg()[0]!, 2) },
+  backend,
+  config: { ...CONFIG, rounds: ROUNDS, stock_cpu_rounds: STOCK_CPU_ROUNDS },
+  training,
+  tfjs_model_fit_mlp: { ours_samples_per_s: round(median(ours), 1), model_fit_samples_per_s: round(median(theirs), 1), ratio: round(median(ours) / median(theirs), 2) },
+  threads,
+  build: { lstm512x2_seconds: round(buildSeconds, 3) },
+  queue_latency: queue,
+  ws_lag: wsLag,
+  predict: predictFig,
+  ...(stockNote ? { stock_note: stockNote } : {}),
+  ...(childErrors.length ? { errors: childErrors } : {}),
+  seconds: round((performance.now() - started) / 1000, 1),
+};
+
+// The table.
+const fmt = (x: unknown, d = 0) => (typeof x === 'number' && Number.isFinite(x) ? x.toLocaleString('en-US', { maximumFractionDigits: d, minimumFractionDigits: d }) : '-');
+const rows: string[][] = [];
+const mark = (ok: boolean | null) => (ok === null ? '' : ok ? 'yes' : 'no');
+const targets: Record<ModelKey, number> = { mlp: 5, cnn: 40, lstm: 20 };
+for (const key of KEYS) {
+  const t = training[key] as { engine_samples_per_s: number | null; stock: { backend: string; samples_per_s: number } | null; engine_gain: number | null };
+  rows.push([`${key.toUpperCase()} train samples/s: engine vs stock ${stockBackend[key]}`, fmt(t.engine_samples_per_s), t.stock ? fmt(t.stock.samples_per_s, t.stock.samples_per_s < 100 ? 1 : 0) : '-',
+    t.engine_gain === null ? '-' : `${fmt(t.engine_gain, 1)}x`, `>= ${targets[key]}x`, mark(t.engine_gain === null ? null : t.engine_gain >= targets[key])]);
+}
+for (const key of KEYS) {
+  const s = (service as Record<string, { samples_per_s: number; bare_samples_per_s: number; overhead_pct: number }>)[key];
+  if (!s) continue;
+  rows.push([`${key.toUpperCase()} via the service vs bare loop, samples/s`, fmt(s.samples_per_s), fmt(s.bare_samples_per_s), `${fmt(s.overhead_pct, 1)}% overhead`, '<= 3%', mark(s.overhead_pct <= 3)]);
+}
+rows.push(['MLP: our fit loop vs tfjs model.fit, samples/s', fmt(median(ours)), fmt(median(theirs)), `${fmt(median(ours) / median(theirs), 2)}x`, '', '']);
+for (const k of ['mlp', 'cnn'] as ModelKey[]) {
+  const t = (threads as unknown as Record<string, { samples_per_s: number; one_thread: number; ratio: number }>)[k];
+  if (t) rows.push([`${k.toUpperCase()}: ${CONFIG.threads} wasm threads vs 1, samples/s`, fmt(t.samples_per_s), fmt(t.one_thread), `${fmt(t.ratio, 2)}x`, '', '']);
+}
+rows.push(['LSTM(512) x 2 build, seconds', fmt(buildSeconds, 2), '', '', '< 1 s', mark(buildSeconds < 1)]);
+if (typeof queue.p50_ms === 'number') rows.push(['Queue latency POST fit -> running, ms (p50 / max)', `${fmt(queue.p50_ms)} / ${fmt(queue.max_ms)}`, '', '', '< 50 ms (p50)', mark((queue.p50_ms as number) < 50)]);
+if (typeof wsLag.p50_ms === 'number') rows.push([`WebSocket event lag, ms (p50 / p99; ${wsLag.source})`, `${fmt(wsLag.p50_ms, 1)} / ${fmt(wsLag.p99_ms, 1)}`, '', '', '< 20 ms (p99)', mark((wsLag.p99_ms as number) < 20)]);
+for (const p of [predictFig.one, predictFig.many] as Array<{ clients: number; p50_ms: number; p99_ms: number; requests_per_s: number } | undefined>) {
+  if (p) rows.push([`Predict latency, ${p.clients} client${p.clients > 1 ? 's' : ''}, ms (p50 / p99)`, `${fmt(p.p50_ms, 1)} / ${fmt(p.p99_ms, 1)}`, `${fmt(p.requests_per_s)} req/s`, '', '', '']);
+}
+const header = ['Figure', 'Measured', 'Baseline (same run)', 'Ratio', 'Target', 'Met'];
+const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i]!.length)));
+const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+const table = [line(header), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...rows.map(line)].join('\n');
+
+const dir = new URL('./results/', import.meta.url);
+fs.mkdirSync(dir, { recursive: true });
+const file = new URL(`${result.date.replace(/\.\d+Z$/, 'Z').replace(/:/g, '-')}.json`, dir);
+fs.writeFileSync(file, `${JSON.stringify({ ...result, table }, null, 2)}\n`);
+fs.appendFileSync(new URL('./results.jsonl', import.meta.url), `${JSON.stringify(result)}\n`);
+console.log(`\n${MODELS.mlp.title}; ${MODELS.cnn.title}; ${MODELS.lstm.title}. Batch ${CONFIG.batch_size}, Adam.`);
+console.log(`${result.machine.cpus} x ${result.machine.cpu_model}, ${result.machine.memory_gb} GiB, Node ${process.version}, load ${result.machine.load_avg_1m}, backend ${backend.backend} (${backend.device}), ${result.date}, ${commit}\n`);
+console.log(table);
+console.log(`\nwritten: ${fileURLToPath(file)} (and appended to bench/results.jsonl), ${result.seconds} s`);
 process.exit(0);

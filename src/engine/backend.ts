@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.ts';
 import { installFastOrthogonal } from './fast-orthogonal.ts';
+import { startWasmBackend, wasmThreadsFromEnv, type WasmThreading } from './wasm-threads.ts';
 
 const require = createRequire(import.meta.url);
 
@@ -12,72 +13,147 @@ export interface BackendInfo {
   backend: string;
   /** What it runs on, in words. */
   device: string;
-  /** Why this one was chosen. */
+  /** Why this one was chosen: TF_BACKEND, or why each faster one was passed over. */
   reason: string;
+  /** wasm only: XNNPACK threads, SIMD, and the binary loaded. */
+  wasm?: WasmThreading;
 }
 
-let chosen: BackendInfo | undefined;
+/** The order backends are tried in, fastest first. */
+export const BACKEND_ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
 
-/** Tries to load an optional package; false when it is absent or cannot load (no libtensorflow). */
-function tryRequire(name: string): boolean {
-  try {
-    require(name);
-    return true;
-  } catch {
-    return false;
-  }
+/** The npm package each backend needs (cpu is part of @tensorflow/tfjs). */
+export const BACKEND_PACKAGES: Record<BackendName, string | null> = {
+  'tensorflow-gpu': '@tensorflow/tfjs-node-gpu',
+  tensorflow: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: null,
+};
+
+const DEVICES: Record<BackendName, string> = {
+  'tensorflow-gpu': 'gpu (CUDA, libtensorflow)',
+  tensorflow: 'cpu (libtensorflow)',
+  wasm: 'cpu (WebAssembly)',
+  cpu: 'cpu (pure JavaScript)',
+};
+
+/**
+ * What choosing a backend touches, injectable so the chooser can be tested with any package
+ * present, absent or broken.
+ */
+export interface BackendLoaders {
+  /** Loads a package (require): throws when it is absent or cannot load (no libtensorflow...). */
+  requirePackage: (name: string) => unknown;
+  /** Makes a registered tfjs backend current (tf.setBackend): false when it failed to start. */
+  setBackend: (name: 'tensorflow' | 'cpu') => Promise<boolean>;
+  /** Starts the wasm backend, its package loaded, with this many threads (startWasmBackend). */
+  startWasm: (threads: number) => Promise<{ ok: boolean; threading?: WasmThreading }>;
 }
 
-const ORDER: BackendName[] = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'];
+export const realLoaders: BackendLoaders = {
+  requirePackage: (name) => require(name),
+  setBackend: (name) => tf.setBackend(name),
+  startWasm: (threads) => startWasmBackend(threads),
+};
 
-async function activate(name: BackendName): Promise<BackendInfo | undefined> {
-  if (name === 'tensorflow-gpu') {
-    if (!tryRequire('@tensorflow/tfjs-node-gpu')) return undefined;
-    if (!(await tf.setBackend('tensorflow'))) return undefined;
-    return { backend: 'tensorflow', device: 'gpu (CUDA, libtensorflow)', reason: '@tensorflow/tfjs-node-gpu is installed' };
+/** TF_BACKEND's value as a backend name (also: gpu, node-gpu, tfjs-node-gpu, node, tfjs-node); throws on anything else. */
+export function parseBackendName(raw: string): BackendName {
+  const v = raw.trim().toLowerCase();
+  const alias: Record<string, BackendName> = {
+    gpu: 'tensorflow-gpu', 'node-gpu': 'tensorflow-gpu', 'tfjs-node-gpu': 'tensorflow-gpu',
+    node: 'tensorflow', 'tfjs-node': 'tensorflow', native: 'tensorflow',
+  };
+  const name = (alias[v] ?? v) as BackendName;
+  if (!BACKEND_ORDER.includes(name)) throw new Error(`TF_BACKEND=${raw} is not one of ${BACKEND_ORDER.join(', ')}`);
+  return name;
+}
+
+/** Why a package did not load, in a few words: absent, or present and broken. */
+function whyNotLoaded(pkg: string, err: unknown): string {
+  const e = err as { code?: string; message?: string };
+  const message = String(e?.message ?? err).split('\n')[0]!;
+  if (e?.code === 'MODULE_NOT_FOUND' && message.includes(`'${pkg}'`)) return `${pkg} is not installed`;
+  return `${pkg} is installed but failed to load (${message})`;
+}
+
+type Attempt = { info: BackendInfo; why?: undefined } | { info?: undefined; why: string };
+
+async function attempt(name: BackendName, loaders: BackendLoaders, threads: number): Promise<Attempt> {
+  const pkg = BACKEND_PACKAGES[name];
+  if (pkg) {
+    try {
+      loaders.requirePackage(pkg);
+    } catch (err) {
+      return { why: whyNotLoaded(pkg, err) };
+    }
   }
-  if (name === 'tensorflow') {
-    if (!tryRequire('@tensorflow/tfjs-node')) return undefined;
-    if (!(await tf.setBackend('tensorflow'))) return undefined;
-    return { backend: 'tensorflow', device: 'cpu (libtensorflow)', reason: '@tensorflow/tfjs-node is installed' };
-  }
+  const info: BackendInfo = { backend: name === 'tensorflow-gpu' ? 'tensorflow' : name, device: DEVICES[name], reason: '' };
   if (name === 'wasm') {
-    if (!tryRequire('@tensorflow/tfjs-backend-wasm')) return undefined;
-    if (!(await tf.setBackend('wasm'))) return undefined;
-    return { backend: 'wasm', device: 'cpu (WebAssembly)', reason: 'no native TensorFlow package is installed' };
+    const started = await loaders.startWasm(threads);
+    if (!started.ok) return { why: `${pkg} is installed but the wasm backend failed to start` };
+    if (started.threading) {
+      info.wasm = started.threading;
+      info.device = `cpu (WebAssembly, ${started.threading.simd ? 'SIMD' : 'no SIMD'}, ${started.threading.threads} thread${started.threading.threads === 1 ? '' : 's'})`;
+    }
+    return { info };
   }
-  if (!(await tf.setBackend('cpu'))) return undefined;
-  return { backend: 'cpu', device: 'cpu (pure JavaScript)', reason: 'no faster backend could load' };
+  const ok = await loaders.setBackend(name === 'cpu' ? 'cpu' : 'tensorflow');
+  if (!ok) return { why: pkg ? `${pkg} loaded but its backend failed to start` : 'the cpu backend failed to start' };
+  return { info };
 }
 
 /**
- * Picks the best TensorFlow.js backend present: tfjs-node-gpu, tfjs-node, wasm, cpu.
- * `forced` (TF_BACKEND) names one of them and fails loudly when it cannot load.
+ * Picks the best TensorFlow.js backend present: tfjs-node-gpu, tfjs-node, wasm, cpu, in that
+ * order. `forced` (TF_BACKEND) names one of them and fails loudly when it cannot load. The
+ * reason says which was forced, or why each faster one was passed over. No caching and no
+ * kernel registration: see initBackend.
  */
-export async function initBackend(forced?: string): Promise<BackendInfo> {
-  if (chosen) return chosen;
-  tf.env().set('PROD', true);
-  if (forced) {
-    const name = (forced === 'node-gpu' || forced === 'gpu' ? 'tensorflow-gpu' : forced === 'node' ? 'tensorflow' : forced) as BackendName;
-    if (!ORDER.includes(name)) throw new Error(`TF_BACKEND=${forced} is not one of ${ORDER.join(', ')}`);
-    const info = await activate(name);
-    if (!info) throw new Error(`TF_BACKEND=${forced} was asked for but could not load`);
-    chosen = { ...info, reason: `TF_BACKEND=${forced}` };
-  } else {
-    for (const name of ORDER) {
-      const info = await activate(name);
-      if (info) {
-        chosen = info;
-        break;
-      }
-    }
+export async function chooseBackend(opts: { forced?: string; threads?: number; loaders?: Partial<BackendLoaders> } = {}): Promise<BackendInfo> {
+  const loaders: BackendLoaders = { ...realLoaders, ...opts.loaders };
+  const threads = opts.threads ?? 1;
+  if (opts.forced) {
+    const name = parseBackendName(opts.forced);
+    const got = await attempt(name, loaders, threads);
+    if (!got.info) throw new Error(`TF_BACKEND=${opts.forced} was asked for but could not load: ${got.why}`);
+    return { ...got.info, reason: `TF_BACKEND=${opts.forced}` };
   }
-  await tf.ready();
-  // Kernels that make wasm train every layer type (and fast); an Orthogonal initializer that
-  // builds recurrent layers in milliseconds instead of seconds, whatever the backend.
-  if (chosen!.backend === 'wasm') registerWasmTrainingKernels();
-  installFastOrthogonal();
-  return chosen!;
+  const passed: string[] = [];
+  for (const name of BACKEND_ORDER) {
+    const got = await attempt(name, loaders, threads);
+    if (got.info) {
+      const loaded = BACKEND_PACKAGES[name] ? `${BACKEND_PACKAGES[name]} loaded` : 'the pure-JavaScript backend, always present';
+      return { ...got.info, reason: passed.length ? `${loaded}; ${passed.join('; ')}` : loaded };
+    }
+    passed.push(got.why);
+  }
+  throw new Error(`no TensorFlow.js backend could start: ${passed.join('; ')}`);
+}
+
+let chosen: Promise<BackendInfo> | undefined;
+
+/**
+ * Picks the backend (chooseBackend) once per process and readies it: on wasm, the training
+ * kernels (unless `stockKernels`, or TF_WASM_KERNELS=stock, for measuring against stock tfjs)
+ * and TF_WASM_THREADS threads; on every backend, the fast Orthogonal initializer.
+ * `forced` is TF_BACKEND. Later calls return the first call's result.
+ */
+export function initBackend(forced?: string, opts: { threads?: number; stockKernels?: boolean; loaders?: Partial<BackendLoaders> } = {}): Promise<BackendInfo> {
+  chosen ??= (async () => {
+    tf.env().set('PROD', true);
+    const threads = opts.threads ?? wasmThreadsFromEnv();
+    const info = await chooseBackend({ forced: forced || undefined, threads, loaders: opts.loaders });
+    await tf.ready();
+    // Kernels that make wasm train every layer type (and fast); an Orthogonal initializer that
+    // builds recurrent layers in milliseconds instead of seconds, whatever the backend.
+    const stock = opts.stockKernels ?? process.env.TF_WASM_KERNELS === 'stock';
+    if (info.backend === 'wasm' && !stock) registerWasmTrainingKernels();
+    if (info.backend === 'wasm' && stock) info.reason += ' (stock wasm kernels: TF_WASM_KERNELS=stock)';
+    installFastOrthogonal();
+    return info;
+  })();
+  // A failed choice is not cached: the caller sees the error, a later call tries again.
+  chosen.catch(() => { chosen = undefined; });
+  return chosen;
 }
 
 /**

@@ -17,6 +17,12 @@ import * as tf from '@tensorflow/tfjs';
 type Initializer = ReturnType<typeof tf.initializers.ones>;
 type OrthogonalArgs = { gain?: number; seed?: number };
 
+/**
+ * Tall matrices with at least this many columns take the device path (tallQOnDevice) off the cpu
+ * backend; smaller ones cost little either way and keep float64 throughout.
+ */
+const DEVICE_MIN_COLUMNS = 64;
+
 /** Columns per cache block in signCorrectedQ (16 columns of 2048 doubles: 256 KB). */
 const BLOCK = 16;
 
@@ -98,29 +104,56 @@ function columnMajor(a: ArrayLike<number>, m: number, n: number): Float64Array {
 function choleskyQ(at: Float64Array, m: number, n: number): Float64Array | null {
   const g = new Float64Array(n * n);
   gram(at, m, n, g);
-  // In-place upper Cholesky, row-oriented (inner loops run along contiguous rows).
+  const x = inverseCholeskyFactor(g, n);
+  if (!x) return null;
+  const q = new Float64Array(m * n);
+  timesUpper(at, x, m, n, q);
+  return q;
+}
+
+/**
+ * X = R^-1 where G = R^T R (R upper, positive diagonal): G row-major n x n, its upper triangle
+ * read and overwritten. Null when a pivot collapses (G not safely positive definite).
+ */
+export function inverseCholeskyFactor(g: Float64Array, n: number): Float64Array | null {
+  // Left-looking upper Cholesky: row k of R = (row k of G - sum_{p<k} R[p][k] R[p][.]) / R[k][k],
+  // the rows above taken four at a time (row k stays in L1; one load and store of it per four
+  // rows, where a right-looking update streams the whole trailing matrix once per pivot).
   for (let k = 0; k < n; k++) {
     const rk = k * n;
     const before = g[rk + k]!;
-    let d = before;
-    if (!(d > 0)) return null;
-    d = Math.sqrt(d);
+    let p = 0;
+    for (; p + 3 < k; p += 4) {
+      const r0 = p * n, r1 = r0 + n, r2 = r1 + n, r3 = r2 + n;
+      const a0 = g[r0 + k]!, a1 = g[r1 + k]!, a2 = g[r2 + k]!, a3 = g[r3 + k]!;
+      for (let l = k; l < n; l++) g[rk + l]! -= a0 * g[r0 + l]! + a1 * g[r1 + l]! + a2 * g[r2 + l]! + a3 * g[r3 + l]!;
+    }
+    for (; p < k; p++) {
+      const rp = p * n;
+      const a = g[rp + k]!;
+      for (let l = k; l < n; l++) g[rk + l]! -= a * g[rp + l]!;
+    }
+    const pivot = g[rk + k]!;
+    if (!(pivot > 0) || !(pivot > 1e-10 * before)) return null;
+    const d = Math.sqrt(pivot);
     g[rk + k] = d;
     const inv = 1 / d;
     for (let l = k + 1; l < n; l++) g[rk + l]! *= inv;
-    for (let i = k + 1; i < n; i++) {
-      const f = g[rk + i]!;
-      const ri = i * n;
-      for (let l = i; l < n; l++) g[ri + l]! -= f * g[rk + l]!;
-    }
-    if (k + 1 < n && !(g[(k + 1) * n + k + 1]! > 1e-10 * before)) return null;
   }
-  // X = R^-1 (upper), row by row from the bottom: X[i][.] = (e_i - sum_{k>i} R[i][k] X[k][.]) / R[i][i].
+  // X = R^-1 (upper), row by row from the bottom: X[i][.] = (e_i - sum_{k>i} R[i][k] X[k][.]) / R[i][i],
+  // again four rows of X at a time into row i.
   const x = new Float64Array(n * n);
   for (let i = n - 1; i >= 0; i--) {
     const ri = i * n;
     x[ri + i] = 1;
-    for (let k = i + 1; k < n; k++) {
+    let k = i + 1;
+    for (; k + 3 < n; k += 4) {
+      const x0 = k * n, x1 = x0 + n, x2 = x1 + n, x3 = x2 + n;
+      const f0 = g[ri + k]!, f1 = g[ri + k + 1]!, f2 = g[ri + k + 2]!, f3 = g[ri + k + 3]!;
+      // Rows k+1.. of X are zero left of their diagonal, so starting at k is exact.
+      for (let j = k; j < n; j++) x[ri + j]! -= f0 * x[x0 + j]! + f1 * x[x1 + j]! + f2 * x[x2 + j]! + f3 * x[x3 + j]!;
+    }
+    for (; k < n; k++) {
       const f = g[ri + k]!;
       const rk = k * n;
       for (let j = k; j < n; j++) x[ri + j]! -= f * x[rk + j]!;
@@ -128,9 +161,28 @@ function choleskyQ(at: Float64Array, m: number, n: number): Float64Array | null 
     const inv = 1 / g[ri + i]!;
     for (let j = i; j < n; j++) x[ri + j]! *= inv;
   }
-  const q = new Float64Array(m * n);
-  timesUpper(at, x, m, n, q);
-  return q;
+  return x;
+}
+
+/**
+ * The tall case (m >= 2n) on a backend with fast matrix products (wasm's XNNPACK, libtensorflow):
+ * CholeskyQR with the two m x n x n products (A^T A and A R^-1, nine tenths of the flops) as
+ * float32 tf.matMul, and the n x n Cholesky and triangular inverse in float64 here. For a
+ * gaussian A with m >= 2n (condition number <= 6), Q is orthogonal to ~1e-6, float32's own
+ * level (tfjs's Gram-Schmidt works in float32 too). Null when the Cholesky fails.
+ */
+function tallQOnDevice(gauss: tf.Tensor2D, n: number): tf.Tensor2D | null {
+  const g = tf.matMul(gauss, gauss, true, false);
+  const gram64 = Float64Array.from(g.dataSync());
+  g.dispose();
+  const x = inverseCholeskyFactor(gram64, n);
+  if (!x) return null;
+  const xt = tf.tensor2d(Float32Array.from(x), [n, n]);
+  try {
+    return tf.matMul(gauss, xt);
+  } finally {
+    xt.dispose();
+  }
 }
 
 /**
@@ -256,10 +308,19 @@ function fastApply(this: OrthogonalArgs, shape: number[], dtype?: tf.DataType): 
   const n = Math.min(rows, cols);
   // The same draw as tfjs's: randomNormal([max, min], 0, 1, dtype, seed).
   const gauss = tf.randomNormal([m, n], 0, 1, dtype as 'float32' | 'int32' | undefined, this.seed);
+  const gain = this.gain ?? 1;
+  if (m >= 2 * n && n >= DEVICE_MIN_COLUMNS && gauss.dtype === 'float32' && tf.getBackend() !== 'cpu') {
+    const q = tallQOnDevice(gauss as tf.Tensor2D, n);
+    if (q) {
+      gauss.dispose();
+      const out = tf.tidy(() => (rows < cols ? q.transpose() : q).mul(gain).reshape(shape));
+      q.dispose();
+      return out;
+    }
+  }
   const values = gauss.dataSync();
   gauss.dispose();
   const q = signCorrectedQ(values, m, n);
-  const gain = this.gain ?? 1;
   const out = new Float32Array(rows * cols);
   if (rows < cols) {
     // Wanted: Q^T (rows x cols), which is Q's column-major buffer read row-major.

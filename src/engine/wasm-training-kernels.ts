@@ -3,7 +3,8 @@
  * tfjs-backend-wasm 4.22 lacks (composed of its XNNPACK kernels, or loops over wasm memory),
  * its slow Conv2DBackpropInput and transposed matmuls put on the XNNPACK paths, its wrong
  * MaxPool(3D)Grad and Conv3DBackpropInputV2 replaced, and for anything else the cpu backend
- * has, that kernel run on copied data.
+ * has, that kernel run on copied data. Adam's update fused into one kernel per variable, and
+ * the tape's saved-tensor clones sharing data instead of copying it (wasm-fast-clone.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { setWasmKernel, stockKernel, type Kernel } from './wasm-kernel-utils.ts';
@@ -12,6 +13,8 @@ import { unsortedSegmentSum } from './wasm-segment-sum.ts';
 import { batchMatMul, fusedMatMul } from './wasm-matmul.ts';
 import { conv3DBackpropInputV2, maxPool3DGrad, maxPoolGrad } from './wasm-kernel-fixes.ts';
 import { registerCpuFallbacks } from './wasm-cpu-fallback.ts';
+import { ADAM_KERNEL, adamUpdate, installFusedAdam } from './wasm-fused-adam.ts';
+import { installSharedClone, uninstallSharedClone } from './wasm-fast-clone.ts';
 
 /** Kernels added or replaced with a fast implementation, by name. */
 export const FAST_WASM_KERNELS: Record<string, Kernel> = {
@@ -26,6 +29,8 @@ export const FAST_WASM_KERNELS: Record<string, Kernel> = {
   MaxPoolGrad: maxPoolGrad,
   MaxPool3DGrad: maxPool3DGrad,
   Conv3DBackpropInputV2: conv3DBackpropInputV2,
+  // Not a tfjs kernel: Adam's whole update for one variable (wasm-fused-adam.ts).
+  [ADAM_KERNEL]: adamUpdate,
 };
 
 let installed: { fast: string[]; cpuFallback: string[] } | undefined;
@@ -39,6 +44,8 @@ export function registerWasmTrainingKernels(): { fast: string[]; cpuFallback: st
   if (!tf.getKernel('Conv2D', 'wasm')) throw new Error('the wasm backend is not loaded: import @tensorflow/tfjs-backend-wasm first');
   for (const name of ['Conv2D', 'Conv2DBackpropInput', 'DepthwiseConv2dNative', 'Transpose', 'Reshape', 'PadV2', 'Slice', 'Sum', 'Reverse', 'BatchMatMul', '_FusedMatMul']) stockKernel(name);
   for (const [name, fn] of Object.entries(FAST_WASM_KERNELS)) setWasmKernel(name, fn);
+  installFusedAdam();
+  installSharedClone();
   installed = { fast: Object.keys(FAST_WASM_KERNELS), cpuFallback: registerCpuFallbacks() };
   return installed;
 }
@@ -46,6 +53,7 @@ export function registerWasmTrainingKernels(): { fast: string[]; cpuFallback: st
 /** Puts the stock wasm kernels back (for measuring against them): ours out, stock ones in again. */
 export function unregisterWasmTrainingKernels(): void {
   if (!installed) return;
+  uninstallSharedClone();
   for (const name of [...installed.fast, ...installed.cpuFallback]) {
     if (tf.getKernel(name, 'wasm')) tf.unregisterKernel(name, 'wasm');
     const prior = installed.fast.includes(name) ? stockKernel(name) : undefined;

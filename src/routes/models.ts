@@ -1,6 +1,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import { Type } from '@sinclair/typebox';
 import type { Config } from '../config.ts';
+import { ApiError } from '../errors.ts';
 import { ErrorResponse, IdParams, ListOf, ListQuery, errorResponses } from '../schemas/common.ts';
 import { Model, ModelBody, Summary } from '../schemas/models.ts';
 import { newId } from '../metadata/ids.ts';
@@ -39,6 +40,10 @@ const modelRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, {
     if (req.isMultipart()) {
       const imported = await importModelUpload(app, req, config);
       return reply.code(201).header('Location', `/v1/models/${imported.id}`).send(publicModel(imported));
+    }
+    // Other media types have no body schema: only a JSON object with a spec gets further.
+    if (!req.body || typeof req.body !== 'object' || !('spec' in req.body)) {
+      throw new ApiError('VALIDATION_FAILED', 'the body must be a JSON object like {"spec": {...}, "compile": {...}}, or a multipart TensorFlow.js model upload', 'body');
     }
     const inspected = await app.tensors.inspect(req.body.spec, req.body.compile ?? null, {
       maxLayers: config.limits.modelLayers,
