@@ -47,6 +47,7 @@ const heartbeat = () => {
     host: os.hostname(),
     pid: process.pid,
     backend: backend.backend,
+    backend_reason: backend.reason,
     device: backend.device,
     job_id: ctx.current.jobId,
     last_seen: new Date().toISOString(),

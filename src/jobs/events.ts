@@ -19,7 +19,8 @@ return seq`;
 
 /** Appends an event to the job's stream; returns its seq. */
 export async function appendEvent(redis: Redis, prefix: string, jobId: string, event: { type: string; [field: string]: unknown }): Promise<number> {
-  const seq = await runLua(redis, 'ktsAppendEvent', APPEND, [keys.eventSeq(prefix, jobId), keys.events(prefix, jobId)], [JSON.stringify(event), EVENTS_TTL_SECONDS]);
+  // ts: when the event was written (ms since the epoch), for clients and the WebSocket-lag bench.
+  const seq = await runLua(redis, 'ktsAppendEvent', APPEND, [keys.eventSeq(prefix, jobId), keys.events(prefix, jobId)], [JSON.stringify({ ...event, ts: Date.now() }), EVENTS_TTL_SECONDS]);
   return Number(seq);
 }
 

@@ -7,6 +7,8 @@ export interface WorkerInfo {
   host: string;
   pid: number;
   backend: string;
+  /** Why this backend: TF_BACKEND, or why each faster one was passed over. */
+  backend_reason?: string;
   device: string;
   job_id: string | null;
   last_seen: string;

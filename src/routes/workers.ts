@@ -9,6 +9,7 @@ const Worker = Type.Object({
   host: Type.String(),
   pid: Type.Integer(),
   backend: Type.String(),
+  backend_reason: Type.Optional(Type.String({ description: 'Why this backend: TF_BACKEND, or why each faster one was passed over.' })),
   device: Type.String(),
   job_id: Type.Union([Type.String(), Type.Null()]),
   last_seen: Type.String(),
