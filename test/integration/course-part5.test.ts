@@ -115,7 +115,8 @@ test('Swagger UI at /docs; health needs no key; a plain GET on the events socket
   const docs = await api.get('/docs/').expect(200);
   assert.match(docs.text, /swagger/i);
   const health = (await api.get('/health').expect(200)).body;
-  assert.deepEqual(health, { status: 'ok', redis: 'ok', workers: 1, backend: health.backend });
+  assert.deepEqual(health, { status: 'ok', redis: 'ok', workers: 1, backend: health.backend, backend_reason: health.backend_reason });
+  assert.match(health.backend_reason, /loaded|TF_BACKEND/);
   assert.ok(['wasm', 'cpu', 'tensorflow'].includes(health.backend));
   const ds = (await api.post('/v1/datasets').send({ name: 'one', x: [[1, 2, 3, 4]], y: [0] }).expect(201)).body;
   const model = (await api.post('/v1/models').send(mlp).expect(201)).body;
