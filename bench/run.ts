@@ -21,9 +21,10 @@
  *    worker stamps one). Predict latency p50/p99 with 1 and 64 concurrent clients (1 instance per
  *    request, real HTTP with keep-alive).
  *
- * Sizes come from the environment (BENCH_*, see CONFIG below); BENCH_SKIP=stock,threads,service,
+ * Sizes come from the environment (BENCH_*, see CONFIG below); BENCH_SKIP=stock,threads,service,datasets,
  * predict,queue leaves sections out.
  */
+import { runDatasetsBench } from './datasets.ts';
 import fs from 'node:fs';
 import os from 'node:os';
 import { execSync, spawnSync } from 'node:child_process';
@@ -343,6 +344,8 @@ const threads = rates[threadsName] ? {
   threads: CONFIG.threads, backend: childBackends[threadsName],
   ...Object.fromEntries((['mlp', 'cnn'] as ModelKey[]).map((k) => [k, { samples_per_s: round(rateOf(threadsName, k)!, 1), one_thread: round(rateOf('engine', k)!, 1), ratio: round(rateOf(threadsName, k)! / rateOf('engine', k)!, 2) }])),
 } : { skipped: true };
+// Ingest and training from disk (bench/datasets.ts): large files, about 2.5 minutes.
+const datasets = skip('datasets') ? { skipped: 'BENCH_SKIP' } : await runDatasetsBench({ log: (...a: unknown[]) => console.error('[datasets]', ...a) });
 const cpu = os.cpus();
 const result = {
   date: new Date().toISOString(),
@@ -357,6 +360,7 @@ const result = {
   queue_latency: queue,
   ws_lag: wsLag,
   predict: predictFig,
+  datasets,
   ...(stockNote ? { stock_note: stockNote } : {}),
   ...(childErrors.length ? { errors: childErrors } : {}),
   seconds: round((performance.now() - started) / 1000, 1),

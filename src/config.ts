@@ -13,6 +13,9 @@ export interface Config {
   /** Prefix of every BullMQ and metadata key, so several deployments (or test files) can share a Redis. */
   keyPrefix: string;
   tfBackend?: string;
+  /** TF_WASM_THREADS, validated (the engine reads it from the environment). */
+  tfWasmThreads: string;
+  tfWasmKernels: 'stock' | 'ours';
   logLevel: string;
   limits: {
     bodyBytes: number;
@@ -24,7 +27,13 @@ export interface Config {
     modelParams: number;
     modelLayers: number;
     wsClientsPerJob: number;
+    /** Streamed uploads (CSV, .npy, .npz): bytes received (and after gunzip), rows, values per row. */
+    uploadBytes: number;
+    uploadRows: number;
+    uploadColumns: number;
   };
+  /** Datasets and training from disk (workers). */
+  datasets: DatasetRuntimeConfig;
   /** How many loaded models the inference thread keeps. */
   modelCacheSize: number;
   /** BullMQ job lock and stalled-check interval: how soon a dead worker's job is picked up again. */
@@ -33,6 +42,14 @@ export interface Config {
   jobAttempts: number;
   /** A fit checkpoints after every epoch and, inside a long epoch, this often. */
   checkpointIntervalMs: number;
+}
+
+/** What a worker needs to read datasets: how much it loads whole, and the shuffle window for larger ones. */
+export interface DatasetRuntimeConfig {
+  /** Datasets up to this many bytes (as float32) are loaded whole; larger ones are read from disk in batches. */
+  memoryBytes: number;
+  /** Bytes (as float32) of one shuffle window: datasets with more rows than fit in it shuffle by blocks and windows. */
+  shuffleWindowBytes: number;
 }
 
 export const CONFIG_TABLE: Array<{ env: string; default: string; description: string }> = [
@@ -44,10 +61,17 @@ export const CONFIG_TABLE: Array<{ env: string; default: string; description: st
   { env: 'WORKERS', default: '1', description: 'Training worker processes `npm start` supervises (0 for none).' },
   { env: 'KEY_PREFIX', default: 'kts', description: 'Prefix for every Redis key and BullMQ queue.' },
   { env: 'TF_BACKEND', default: '(best present)', description: 'Force a backend: tensorflow-gpu, tensorflow, wasm or cpu.' },
+  { env: 'TF_WASM_THREADS', default: '1', description: 'wasm backend: XNNPACK threads (1-8 or auto). More than 1 was slower for batch-32 training on 2 cores (docs/engine.md).' },
+  { env: 'TF_WASM_KERNELS', default: '(ours)', description: 'wasm backend: `stock` turns off the engine\'s kernels (to measure against stock tfjs).' },
   { env: 'LOG_LEVEL', default: 'info', description: 'pino log level.' },
   { env: 'MAX_BODY_BYTES', default: '67108864', description: 'Largest request body (413 past it).' },
   { env: 'MAX_DATASET_SAMPLES', default: '1000000', description: 'Most samples in one JSON dataset.' },
   { env: 'MAX_DATASET_VALUES', default: '20000000', description: 'Most numbers in one JSON dataset (x and y together).' },
+  { env: 'MAX_UPLOAD_BYTES', default: '17179869184', description: 'Largest streamed dataset upload (CSV, .npy, .npz), as sent and after gunzip (413 past it).' },
+  { env: 'MAX_UPLOAD_ROWS', default: '100000000', description: 'Most rows (samples) in one streamed dataset upload (413 past it).' },
+  { env: 'MAX_UPLOAD_COLUMNS', default: '1048576', description: 'Most columns of an uploaded CSV, or values per sample of an uploaded array (413 past it).' },
+  { env: 'DATASET_MEMORY_BYTES', default: '268435456', description: 'A worker loads datasets up to this size (as float32) whole; larger ones are read from disk batch by batch.' },
+  { env: 'SHUFFLE_WINDOW_BYTES', default: '67108864', description: 'Shuffle window (as float32) for datasets with more rows than fit in it: each epoch permutes blocks of rows, then shuffles rows within windows of this size. Keep it fixed while jobs run (it shapes the epoch order).' },
   { env: 'MAX_EPOCHS', default: '10000', description: 'Most epochs in one fit.' },
   { env: 'MAX_BATCH_SIZE', default: '65536', description: 'Largest batch_size.' },
   { env: 'MAX_PREDICT_INSTANCES', default: '10000', description: 'Most instances in one predict request.' },
@@ -60,12 +84,25 @@ export const CONFIG_TABLE: Array<{ env: string; default: string; description: st
   { env: 'CHECKPOINT_INTERVAL_MS', default: '300000', description: 'Besides after every epoch, a fit checkpoints inside an epoch this often.' },
 ];
 
+function wasmThreads(raw: string | undefined): string {
+  if (raw === undefined || raw === '' || raw === 'auto' || /^[1-8]$/.test(raw)) return raw || '1';
+  throw new Error(`TF_WASM_THREADS must be 1 to 8 or auto, got "${raw}"`);
+}
+
 function int(env: NodeJS.ProcessEnv, name: string, fallback: number, min = 0): number {
   const raw = env[name];
   if (raw === undefined || raw === '') return fallback;
   const value = Number(raw);
   if (!Number.isInteger(value) || value < min) throw new Error(`${name}=${raw} must be an integer >= ${min}`);
   return value;
+}
+
+/** The dataset settings alone (workers read them where they load data). */
+export function loadDatasetConfig(env: NodeJS.ProcessEnv = process.env): DatasetRuntimeConfig {
+  return {
+    memoryBytes: int(env, 'DATASET_MEMORY_BYTES', 256 * 1024 * 1024, 0),
+    shuffleWindowBytes: int(env, 'SHUFFLE_WINDOW_BYTES', 64 * 1024 * 1024, 1),
+  };
 }
 
 /** Parses `tenant:key,tenant2:key2` into key -> tenant. */
@@ -97,6 +134,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     workers: int(env, 'WORKERS', 1),
     keyPrefix: env.KEY_PREFIX || 'kts',
     tfBackend: env.TF_BACKEND || undefined,
+    // Read by src/engine where the backend starts; checked here so a bad value fails at startup.
+    tfWasmThreads: wasmThreads(env.TF_WASM_THREADS),
+    tfWasmKernels: env.TF_WASM_KERNELS === 'stock' ? 'stock' : 'ours',
     logLevel: env.LOG_LEVEL || 'info',
     limits: {
       bodyBytes: int(env, 'MAX_BODY_BYTES', 64 * 1024 * 1024, 1024),
@@ -108,7 +148,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       modelParams: int(env, 'MAX_MODEL_PARAMS', 50_000_000, 1),
       modelLayers: int(env, 'MAX_MODEL_LAYERS', 1000, 1),
       wsClientsPerJob: int(env, 'MAX_WS_CLIENTS_PER_JOB', 100, 1),
+      uploadBytes: int(env, 'MAX_UPLOAD_BYTES', 16 * 1024 ** 3, 1),
+      uploadRows: int(env, 'MAX_UPLOAD_ROWS', 100_000_000, 1),
+      uploadColumns: int(env, 'MAX_UPLOAD_COLUMNS', 1_048_576, 1),
     },
+    datasets: loadDatasetConfig(env),
     modelCacheSize: int(env, 'MODEL_CACHE_SIZE', 8, 1),
     workerLockMs: int(env, 'WORKER_LOCK_MS', 30_000, 1000),
     jobAttempts: int(env, 'JOB_ATTEMPTS', 3, 1),

@@ -11,6 +11,7 @@ export const ERROR_CODES = {
   ROUTE_NOT_FOUND: { status: 404, description: 'No such route.' },
   JOB_NOT_CANCELLABLE: { status: 409, description: 'The job already finished.' },
   MODEL_HAS_NO_VERSION: { status: 409, description: 'The model has no trained version to use yet.' },
+  DATASET_READ_ONLY: { status: 409, description: 'A built-in dataset cannot be changed or deleted.' },
   UPGRADE_REQUIRED: { status: 426, description: 'A WebSocket endpoint was called without a WebSocket upgrade.' },
   PAYLOAD_TOO_LARGE: { status: 413, description: 'The body or a dataset is over a configured limit.' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, description: 'The Content-Type is not accepted here.' },

@@ -1,11 +1,32 @@
+import fs from 'node:fs/promises';
+import path from 'node:path';
 import type { Records } from '../src/metadata/records.ts';
-import type { DatasetRecord } from '../src/datasets/dataset-record.ts';
-import { readColumn } from '../src/datasets/dataset-files.ts';
+import type { ColumnInfo, DatasetRecord } from '../src/datasets/dataset-record.ts';
+import { float32RowBytes } from '../src/datasets/dataset-record.ts';
+import { datasetDir, readColumnFile, storedRowBytes } from '../src/datasets/dataset-files.ts';
 import { matchColumns } from '../src/jobs/match-dataset.ts';
-import type { ArrayColumn, TensorInfo } from '../src/model-spec/types.ts';
+import { columnClassNames } from '../src/datasets/class-names.ts';
+import type { TensorInfo } from '../src/model-spec/types.ts';
+import { loadDatasetConfig } from '../src/config.ts';
 import { UnrecoverableError } from 'bullmq';
+import type { DataColumn } from './train-loop.ts';
 
-/** A dataset's x and y, read from the blob store in the model's input and output order. */
+export interface LoadedDataset {
+  x: DataColumn[];
+  y: DataColumn[];
+  samples: number;
+  /** The dataset record (vocabularies, statistics). */
+  record: DatasetRecord;
+  /** True when the columns are read from disk batch by batch (over DATASET_MEMORY_BYTES). */
+  fromDisk: boolean;
+  /** Per model output (in order): the string labels its class indices stand for, when the dataset has them. */
+  classNames: Array<string[] | null>;
+}
+
+/**
+ * A dataset's x and y in the model's input and output order: loaded whole when it takes at
+ * most `memoryBytes` as float32 (DATASET_MEMORY_BYTES), else as columns read from disk.
+ */
 export async function loadDataset(
   records: Records,
   dataDir: string,
@@ -13,14 +34,25 @@ export async function loadDataset(
   datasetId: string,
   inputs: TensorInfo[],
   outputs: TensorInfo[],
-): Promise<{ x: ArrayColumn[]; y: ArrayColumn[]; samples: number }> {
+  opts: { memoryBytes?: number } = {},
+): Promise<LoadedDataset> {
   const ds = await records.get<DatasetRecord>('dataset', tenant, datasetId);
   if (!ds) throw new UnrecoverableError(`dataset ${datasetId} was deleted before the job ran`);
   const xs = matchColumns(ds.x_columns, inputs, 'x', 'dataset_id');
   const ys = matchColumns(ds.y_columns, outputs, 'y', 'dataset_id');
-  const x = await Promise.all(xs.map((c) => readColumn(dataDir, tenant, ds.id, c, ds.samples)));
-  const y = await Promise.all(ys.map((c) => readColumn(dataDir, tenant, ds.id, c, ds.samples)));
-  // matchColumns may give x the model's shape where [] and [1] differ only in name.
-  xs.forEach((c, i) => (x[i].shape = c.shape));
-  return { x, y, samples: ds.samples };
+  const dir = datasetDir(dataDir, tenant, ds);
+  const memoryBytes = opts.memoryBytes ?? loadDatasetConfig().memoryBytes;
+  const fromDisk = ds.samples * float32RowBytes([...xs, ...ys]) > memoryBytes;
+  const load = async (c: ColumnInfo): Promise<DataColumn> => {
+    const file = path.join(dir, c.file);
+    if (!fromDisk) return { ...(await readColumnFile(dir, c, ds.samples)), shape: c.shape, info: c };
+    const { size } = await fs.stat(file);
+    const want = ds.samples * storedRowBytes(c);
+    if (size !== want) throw new Error(`dataset ${ds.id} file ${c.file} has ${size} bytes, expected ${want}`);
+    return { shape: c.shape, stored: { path: file, dtype: c.dtype ?? 'float32', first: 0, rows: ds.samples }, info: c };
+  };
+  // matchColumns gives x the model's shape where [] and [1] differ only in name.
+  const x = await Promise.all(xs.map(load));
+  const y = await Promise.all(ys.map(load));
+  return { x, y, samples: ds.samples, record: ds, fromDisk, classNames: ys.map(columnClassNames) };
 }

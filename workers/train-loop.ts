@@ -13,7 +13,33 @@ import { lossFunction } from '../src/model-spec/losses.ts';
 import { metricFunction } from '../src/model-spec/metrics.ts';
 import { makeOptimizer } from '../src/model-spec/optimizers.ts';
 import type { ArrayColumn, CompiledConfig } from '../src/model-spec/types.ts';
-import { mulberry32 } from '../src/engine/seeded-random.ts';
+import { loadDatasetConfig } from '../src/config.ts';
+import { epochPlan, seededEpochPlan, sequentialLayout, sequentialPlan, shuffleLayout, type EpochPlan, type ShuffleLayout } from '../src/datasets/order.ts';
+import { FileCache, WindowReader, type StoredSlice } from '../src/datasets/reader.ts';
+import type { ColumnInfo } from '../src/datasets/dataset-record.ts';
+import { adaptNormalizationLayers } from '../src/datasets/normalization.ts';
+
+/** A column read from its file batch by batch (a dataset above DATASET_MEMORY_BYTES). */
+export interface StoredColumn {
+  /** Per-sample shape it is fed as. */
+  shape: number[];
+  stored: StoredSlice;
+  /** The stored column's description (statistics for Normalization adapt). */
+  info?: ColumnInfo;
+}
+
+/** What fit, evaluate and predict take: columns in memory, or read from disk. */
+export type DataColumn = (ArrayColumn & { info?: ColumnInfo }) | StoredColumn;
+
+export function isStoredColumn(c: DataColumn): c is StoredColumn {
+  return 'stored' in c;
+}
+
+function columnRows(c: DataColumn): number {
+  if (isStoredColumn(c)) return c.stored.rows;
+  const row = prod(c.shape);
+  return row === 0 ? 0 : c.data.length / row;
+}
 
 export interface FitOptions {
   epochs: number;
@@ -33,6 +59,12 @@ export interface FitOptions {
   seed?: number;
   /** Continue a run from a checkpoint (LoopState) instead of from initialEpoch. */
   resume?: ResumeState;
+  /**
+   * Bytes (as float32, x and y rows together) of one shuffle window: more training rows than
+   * fit in it are shuffled by blocks and windows (src/datasets/order.ts), in memory and from
+   * disk alike. Default: SHUFFLE_WINDOW_BYTES.
+   */
+  shuffleWindowBytes?: number;
 }
 
 /** Where a run stands, enough to continue it in another process (with the model's weights). */
@@ -119,12 +151,12 @@ function buildStepFns(compiled: CompiledConfig, outputNames: string[]): StepFns 
 }
 
 /** Sample count shared by every column; throws when they disagree or a column is malformed. */
-function sampleCount(cols: ArrayColumn[], what: 'x' | 'y'): number {
+function sampleCount(cols: DataColumn[], what: 'x' | 'y'): number {
   let n = -1;
   cols.forEach((col, i) => {
     const row = prod(col.shape);
-    if (row === 0 || col.data.length % row !== 0) fail(`${what}[${i}]`, `column data of ${col.data.length} values does not divide into samples of shape [${col.shape.join(', ')}]`, 'DATASET_INVALID');
-    const count = col.data.length / row;
+    if (!isStoredColumn(col) && (row === 0 || col.data.length % row !== 0)) fail(`${what}[${i}]`, `column data of ${col.data.length} values does not divide into samples of shape [${col.shape.join(', ')}]`, 'DATASET_INVALID');
+    const count = columnRows(col);
     if (n >= 0 && count !== n) fail(`${what}[${i}]`, `has ${count} samples but the others have ${n}`, 'DATASET_MISMATCH');
     n = count;
   });
@@ -145,7 +177,7 @@ function feedShape(col: number[], want: Array<number | null>): number[] | null {
 }
 
 /** Checks x against the model inputs (and y against the outputs under their losses); returns the sample count and the x feed shapes. */
-function checkData(model: tf.LayersModel, compiled: CompiledConfig | null, outputNames: string[], x: ArrayColumn[], y: ArrayColumn[] | null, prefix = ''): { n: number; xShapes: number[][] } {
+function checkData(model: tf.LayersModel, compiled: CompiledConfig | null, outputNames: string[], x: DataColumn[], y: DataColumn[] | null, prefix = ''): { n: number; xShapes: number[][] } {
   if (x.length !== model.inputs.length) fail(`${prefix}x`, `the model has ${model.inputs.length} input(s), got ${x.length} x column(s)`, 'DATASET_MISMATCH');
   const xShapes = x.map((col, i) => {
     const want = model.inputs[i]!.shape.slice(1);
@@ -171,20 +203,6 @@ function checkData(model: tf.LayersModel, compiled: CompiledConfig | null, outpu
   return { n, xShapes };
 }
 
-/** The sample order of one epoch under a seed: the identity shuffled by a generator seeded with (seed, epoch). */
-function epochOrder(order: Int32Array, seed: number, epoch: number): void {
-  for (let i = 0; i < order.length; i++) order[i] = i;
-  shuffleInPlace(order, mulberry32((Math.imul(seed, 0x9e3779b1) ^ Math.imul(epoch + 1, 0x85ebca6b)) >>> 0));
-}
-
-function shuffleInPlace(a: Int32Array, random: () => number): void {
-  for (let i = a.length - 1; i > 0; i--) {
-    const j = Math.floor(random() * (i + 1));
-    const t = a[i]!;
-    a[i] = a[j]!;
-    a[j] = t;
-  }
-}
 
 /**
  * Makes batch tensors from columns: contiguous rows straight from the column (views, no copy),
@@ -276,7 +294,7 @@ function stepValues(model: tf.LayersModel, fns: StepFns, preds: tf.Tensor[], ys:
   return { total, vec: tf.stack(parts) as tf.Tensor1D };
 }
 
-function classWeightTable(classWeight: Record<string, number> | undefined, compiled: CompiledConfig, y: ArrayColumn[]): { table: number[] } | null {
+function classWeightTable(classWeight: Record<string, number> | undefined, compiled: CompiledConfig, y: DataColumn[]): { table: number[] } | null {
   if (classWeight === undefined || classWeight === null) return null;
   if (typeof classWeight !== 'object' || Array.isArray(classWeight)) fail('class_weight', 'must be an object mapping class index to weight, like {"0": 1, "1": 5}');
   const entries = Object.entries(classWeight);
@@ -307,33 +325,89 @@ function sampleClassWeights(table: tf.Tensor1D, yTrue: tf.Tensor): tf.Tensor {
 
 const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
 
+/** Batches of x then y tensors read from disk, the next batch read ahead while this one trains. */
+class DiskFeed {
+  private pending: { start: number; end: number; p: Promise<Float32Array[]> } | null = null;
+
+  constructor(private readonly reader: WindowReader, private readonly shapes: number[][]) {}
+
+  async next(start: number, end: number, after: [number, number] | null): Promise<tf.Tensor[]> {
+    let bufs: Float32Array[];
+    const pending = this.pending;
+    this.pending = null;
+    if (pending && pending.start === start && pending.end === end) bufs = await pending.p;
+    else {
+      if (pending) await pending.p.catch(() => {});
+      bufs = await this.reader.batch(start, end);
+    }
+    if (after) {
+      const p = this.reader.batch(after[0], after[1]);
+      p.catch(() => {});
+      this.pending = { start: after[0], end: after[1], p };
+    }
+    return bufs.map((b, i) => tf.tensor(b, [end - start, ...this.shapes[i]!], 'float32'));
+  }
+
+  async close(): Promise<void> {
+    if (this.pending) await this.pending.p.catch(() => {});
+    this.pending = null;
+    await this.reader.release();
+  }
+}
+
+function rowBytesOf(cols: DataColumn[]): number {
+  return cols.reduce((a, c) => a + 4 * prod(c.shape), 0);
+}
+
+function windowBytes(opts: { shuffleWindowBytes?: number }): number {
+  return opts.shuffleWindowBytes ?? loadDatasetConfig().shuffleWindowBytes;
+}
+
 /**
  * Runs a model over (x, y) in batches with training=false and returns the on-device sum of
  * batch log vectors weighted by batch size (divide by the sample count for means).
  */
-async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: ArrayColumn[], y: ArrayColumn[], n: number, batchSize: number, xShapes: number[][]): Promise<tf.Tensor1D> {
-  const xb = new Batcher(x, batchSize, false, xShapes);
-  const yb = new Batcher(y, batchSize, false);
+async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: DataColumn[], y: DataColumn[], n: number, batchSize: number, xShapes: number[][], files?: FileCache, window = loadDatasetConfig().shuffleWindowBytes): Promise<tf.Tensor1D> {
+  const disk = [...x, ...y].some(isStoredColumn);
+  const xb = disk ? null : new Batcher(x as ArrayColumn[], batchSize, false, xShapes);
+  const yb = disk ? null : new Batcher(y as ArrayColumn[], batchSize, false);
+  const ownFiles = disk && !files ? new FileCache() : null;
+  const feed = disk
+    ? new DiskFeed(new WindowReader([...x, ...y], sequentialPlan(sequentialLayout(n, rowBytesOf([...x, ...y]), window)), (files ?? ownFiles)!), [...xShapes, ...y.map((c) => c.shape)])
+    : null;
   let accum: tf.Tensor1D = tf.zeros([fns.keys.length]);
-  for (let start = 0; start < n; start += batchSize) {
-    const end = Math.min(n, start + batchSize);
-    const xs = xb.range(start, end);
-    const ys = yb.range(start, end);
-    try {
-      const next = tf.tidy(() => {
-        const preds = applyModel(model, xs, false);
-        const { vec } = stepValues(model, fns, preds, ys, null);
-        return accum.add(vec.mul(end - start)) as tf.Tensor1D;
-      });
-      accum.dispose();
-      accum = next;
-    } catch (err) {
-      accum.dispose();
-      throw err;
-    } finally {
-      tf.dispose([...xs, ...ys]);
+  try {
+    for (let start = 0; start < n; start += batchSize) {
+      const end = Math.min(n, start + batchSize);
+      let xs: tf.Tensor[];
+      let ys: tf.Tensor[];
+      if (feed) {
+        const t = await feed.next(start, end, end < n ? [end, Math.min(n, end + batchSize)] : null);
+        xs = t.slice(0, x.length);
+        ys = t.slice(x.length);
+      } else {
+        xs = xb!.range(start, end);
+        ys = yb!.range(start, end);
+      }
+      try {
+        const next = tf.tidy(() => {
+          const preds = applyModel(model, xs, false);
+          const { vec } = stepValues(model, fns, preds, ys, null);
+          return accum.add(vec.mul(end - start)) as tf.Tensor1D;
+        });
+        accum.dispose();
+        accum = next;
+      } finally {
+        tf.dispose([...xs, ...ys]);
+      }
+      await yieldToEventLoop();
     }
-    await yieldToEventLoop();
+  } catch (err) {
+    accum.dispose();
+    throw err;
+  } finally {
+    await feed?.close();
+    await ownFiles?.close();
   }
   return accum;
 }
@@ -347,8 +421,9 @@ function toLogs(keys: string[], values: ArrayLike<number>, offset: number, count
 }
 
 /** Columns viewing rows start..end-1 of each column (no copy). */
-function sliceColumns(cols: ArrayColumn[], start: number, end: number): ArrayColumn[] {
+function sliceColumns(cols: DataColumn[], start: number, end: number): DataColumn[] {
   return cols.map((c) => {
+    if (isStoredColumn(c)) return { ...c, stored: { ...c.stored, first: c.stored.first + start, rows: end - start } };
     const row = prod(c.shape);
     return { shape: c.shape, data: c.data.subarray(start * row, end * row) };
   });
@@ -362,11 +437,11 @@ export async function fit(
   model: tf.LayersModel,
   compiled: CompiledConfig,
   outputNames: string[],
-  x: ArrayColumn[],
-  y: ArrayColumn[],
+  x: DataColumn[],
+  y: DataColumn[],
   opts: FitOptions,
   hooks: FitHooks = {},
-  validation?: { x: ArrayColumn[]; y: ArrayColumn[] },
+  validation?: { x: DataColumn[]; y: DataColumn[] },
 ): Promise<FitResult> {
   const { epochs, batchSize } = opts;
   const initialEpoch = opts.initialEpoch ?? 0;
@@ -378,7 +453,7 @@ export async function fit(
 
   const { n, xShapes } = checkData(model, compiled, outputNames, x, y);
   let nTrain = n;
-  let val: { x: ArrayColumn[]; y: ArrayColumn[]; n: number; xShapes: number[][] } | null = null;
+  let val: { x: DataColumn[]; y: DataColumn[]; n: number; xShapes: number[][] } | null = null;
   if (validation) {
     // validation data takes precedence over validation_split, as in Keras.
     const checked = checkData(model, compiled, outputNames, validation.x, validation.y, 'validation.');
@@ -395,12 +470,19 @@ export async function fit(
   const cw = classWeightTable(opts.classWeight, compiled, y);
 
   const fns = buildStepFns(compiled, outputNames);
-  const random = opts.seed === undefined ? Math.random : mulberry32(opts.seed);
   const shuffle = opts.shuffle ?? true;
-  const order = new Int32Array(nTrain);
-  for (let i = 0; i < nTrain; i++) order[i] = i;
-  const xb = new Batcher(x, batchSize, true, xShapes);
-  const yb = new Batcher(y, batchSize, true);
+  const window = windowBytes(opts);
+  const trainCols = [...x, ...y];
+  const disk = trainCols.some(isStoredColumn);
+  const layout: ShuffleLayout = shuffleLayout(nTrain, rowBytesOf(trainCols), window);
+  const identity = new Int32Array(disk ? 0 : nTrain);
+  for (let i = 0; i < identity.length; i++) identity[i] = i;
+  const xb = disk ? null : new Batcher(x as ArrayColumn[], batchSize, true, xShapes);
+  const yb = disk ? null : new Batcher(y as ArrayColumn[], batchSize, true);
+  const files = new FileCache();
+  const feedShapes = [...xShapes, ...y.map((c) => c.shape)];
+  // Keras's Normalization(adapt): layers marked adapt and not adapted yet take the dataset's statistics.
+  await adaptNormalizationLayers(model, x, n);
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const history: Record<string, number[]> = {};
   const optimizer = makeOptimizer(compiled.optimizer);
@@ -413,72 +495,87 @@ export async function fit(
 
   try {
     for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs; epoch++) {
-      if (shuffle && opts.seed !== undefined) epochOrder(order, opts.seed, epoch);
-      else if (shuffle) shuffleInPlace(order, random);
-      // A resumed epoch continues after its last checkpointed batch, with that batch's sums.
-      const resumeHere = resume && epoch === resume.epoch && resume.batch > 0;
-      accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.keys.length]);
-      let seen = resumeHere ? resume.seen : 0;
-      let batch = resumeHere ? resume.batch : 0;
-      for (let start = batch * batchSize; start < nTrain; start += batchSize, batch++) {
-        const end = Math.min(nTrain, start + batchSize);
-        const xs = xb.gather(order, start, end);
-        const ys = yb.gather(order, start, end);
-        const sw = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
-        let vec: tf.Tensor1D | null = null;
-        try {
-          const lossAndLogs = (training: boolean) => {
-            const preds = applyModel(model, xs, training);
-            const out = stepValues(model, fns, preds, ys, sw);
-            // The log values outlive the gradient scope; they are disposed after accumulation.
-            vec = tf.keep(out.vec);
-            return out.total;
-          };
-          if (varList.length > 0) {
-            const cost = optimizer.minimize(() => lossAndLogs(true), true, varList);
-            cost?.dispose();
+      // The order of this epoch depends only on (seed, epoch) and the dataset's size.
+      const plan: EpochPlan = !shuffle ? sequentialPlan(disk ? sequentialLayout(nTrain, rowBytesOf(trainCols), window) : layout)
+        : opts.seed !== undefined ? seededEpochPlan(layout, opts.seed, epoch) : epochPlan(layout, Math.random);
+      const order = plan.order ?? identity;
+      const feed = disk ? new DiskFeed(new WindowReader(trainCols, plan, files), feedShapes) : null;
+      try {
+        // A resumed epoch continues after its last checkpointed batch, with that batch's sums.
+        const resumeHere = resume && epoch === resume.epoch && resume.batch > 0;
+        accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.keys.length]);
+        let seen = resumeHere ? resume.seen : 0;
+        let batch = resumeHere ? resume.batch : 0;
+        for (let start = batch * batchSize; start < nTrain; start += batchSize, batch++) {
+          const end = Math.min(nTrain, start + batchSize);
+          let xs: tf.Tensor[];
+          let ys: tf.Tensor[];
+          if (feed) {
+            const t = await feed.next(start, end, end < nTrain ? [end, Math.min(nTrain, end + batchSize)] : null);
+            xs = t.slice(0, x.length);
+            ys = t.slice(x.length);
           } else {
-            // Nothing to train (every layer frozen): still run the model in training mode for the logs.
-            tf.tidy(() => {
-              lossAndLogs(true);
-            });
+            xs = xb!.gather(order, start, end);
+            ys = yb!.gather(order, start, end);
           }
-          const prev: tf.Tensor1D = accum;
-          const bs = end - start;
-          accum = tf.tidy(() => prev.add(vec!.mul(bs)) as tf.Tensor1D);
-          prev.dispose();
-        } finally {
-          tf.dispose([...xs, ...ys]);
-          if (sw) sw.dispose();
-          if (vec) (vec as tf.Tensor).dispose();
-        }
-        seen += end - start;
+          const sw = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
+          let vec: tf.Tensor1D | null = null;
+          try {
+            const lossAndLogs = (training: boolean) => {
+              const preds = applyModel(model, xs, training);
+              const out = stepValues(model, fns, preds, ys, sw);
+              // The log values outlive the gradient scope; they are disposed after accumulation.
+              vec = tf.keep(out.vec);
+              return out.total;
+            };
+            if (varList.length > 0) {
+              const cost = optimizer.minimize(() => lossAndLogs(true), true, varList);
+              cost?.dispose();
+            } else {
+              // Nothing to train (every layer frozen): still run the model in training mode for the logs.
+              tf.tidy(() => {
+                lossAndLogs(true);
+              });
+            }
+            const prev: tf.Tensor1D = accum;
+            const bs = end - start;
+            accum = tf.tidy(() => prev.add(vec!.mul(bs)) as tf.Tensor1D);
+            prev.dispose();
+          } finally {
+            tf.dispose([...xs, ...ys]);
+            if (sw) sw.dispose();
+            if (vec) (vec as tf.Tensor).dispose();
+          }
+          seen += end - start;
 
-        if (hooks.onBatchEnd) {
-          const current: tf.Tensor1D = accum;
-          const count = seen;
-          const logs = async () => {
-            if (current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
-            return toLogs(fns.keys, await current.data(), 0, count);
-          };
-          await hooks.onBatchEnd(epoch, batch, logs);
+          if (hooks.onBatchEnd) {
+            const current: tf.Tensor1D = accum;
+            const count = seen;
+            const logs = async () => {
+              if (current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
+              return toLogs(fns.keys, await current.data(), 0, count);
+            };
+            await hooks.onBatchEnd(epoch, batch, logs);
+          }
+          if (hooks.onCheckpoint && hooks.checkpointDue?.()) {
+            const sums = Array.from(await accum.data());
+            await hooks.onCheckpoint({ epoch, batch: batch + 1, sums, seen, optimizer });
+          }
+          await yieldToEventLoop();
+          if (hooks.shouldStop?.()) {
+            stopped = true;
+            break;
+          }
         }
-        if (hooks.onCheckpoint && hooks.checkpointDue?.()) {
-          const sums = Array.from(await accum.data());
-          await hooks.onCheckpoint({ epoch, batch: batch + 1, sums, seen, optimizer });
-        }
-        await yieldToEventLoop();
-        if (hooks.shouldStop?.()) {
-          stopped = true;
-          break;
-        }
+      } finally {
+        await feed?.close();
       }
       if (stopped) break;
 
       // Epoch end: validation on device, then one readback of train and val sums together.
       let logs: Record<string, number>;
       if (val) {
-        const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize, val.xShapes);
+        const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize, val.xShapes, files, window);
         const both = tf.concat([accum, valAccum]);
         valAccum.dispose();
         let values: ArrayLike<number>;
@@ -505,6 +602,7 @@ export async function fit(
     if (accum) accum.dispose();
     if (cwTable) cwTable.dispose();
     optimizer.dispose();
+    await files.close();
   }
   return { history, stopped, epochsRun };
 }
@@ -517,8 +615,8 @@ export async function evaluate(
   model: tf.LayersModel,
   compiled: CompiledConfig,
   outputNames: string[],
-  x: ArrayColumn[],
-  y: ArrayColumn[],
+  x: DataColumn[],
+  y: DataColumn[],
   batchSize: number,
 ): Promise<Record<string, number>> {
   if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);

@@ -10,5 +10,6 @@ export function newId(prefix: 'ds' | 'mdl' | 'job' | 'wkr'): string {
 
 /** Ids we hand out are [a-z]+_[0-9a-z]+: anything else cannot exist, and never reaches a Redis key or a path. */
 export function isWellFormedId(id: string): boolean {
-  return /^[a-z]{2,4}_[0-9a-z]{9,40}$/.test(id);
+  // Built-in datasets have fixed ids (builtin-iris, ...).
+  return /^[a-z]{2,4}_[0-9a-z]{9,40}$/.test(id) || /^builtin-[a-z_]{1,32}$/.test(id);
 }

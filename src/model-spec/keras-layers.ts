@@ -152,6 +152,8 @@ export interface NormalizationArgs {
   mean?: number | number[] | null;
   variance?: number | number[] | null;
   invert?: boolean;
+  /** Keras's layer.adapt(): the worker sets mean and variance from the training data at fit time. */
+  adapt?: boolean;
 }
 
 const EPSILON = 1e-7;
@@ -168,6 +170,7 @@ export class Normalization extends tf.layers.Layer {
   readonly meanValue: number | number[] | null;
   readonly varianceValue: number | number[] | null;
   readonly invert: boolean;
+  readonly adapt: boolean;
   private meanW: tf.LayerVariable | null = null;
   private varW: tf.LayerVariable | null = null;
 
@@ -178,6 +181,7 @@ export class Normalization extends tf.layers.Layer {
     this.meanValue = args.mean ?? null;
     this.varianceValue = args.variance ?? null;
     this.invert = args.invert ?? false;
+    this.adapt = args.adapt ?? false;
     if ((this.meanValue === null) !== (this.varianceValue === null)) throw new Error('Normalization takes both mean and variance, or neither');
   }
 
@@ -222,7 +226,7 @@ export class Normalization extends tf.layers.Layer {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { axis: this.axis, mean: this.meanValue, variance: this.varianceValue, invert: this.invert, ...super.getConfig() };
+    return { axis: this.axis, mean: this.meanValue, variance: this.varianceValue, invert: this.invert, ...(this.adapt ? { adapt: true } : {}), ...super.getConfig() };
   }
 }
 tf.serialization.registerClass(Normalization);

@@ -946,9 +946,11 @@ const DEFS: LayerDef[] = [
       mean: { convert: numOrListArg },
       variance: { convert: numOrListArg },
       invert: A.bool(),
+      adapt: A.bool(),
     },
     validate: (a, _p, argPath) => {
       if ((a.mean == null) !== (a.variance == null)) fail(argPath(a.mean == null ? 'variance' : 'mean'), 'give both mean and variance, or neither');
+      if (a.adapt && a.mean != null) fail(argPath('adapt'), 'adapt takes mean and variance from the training data: give adapt or mean/variance, not both');
     },
     estimateParams: (a, s) => {
       if (a.mean != null) return 0;

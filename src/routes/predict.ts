@@ -7,6 +7,7 @@ import { PredictBody, PredictQuery, PredictResponse } from '../schemas/predict.t
 import type { ModelRecord } from '../metadata/model-record.ts';
 import { paths } from '../storage/paths.ts';
 import { classesOf, predictColumns } from '../inference/predict-inputs.ts';
+import { nameClasses, versionClassNames } from '../datasets/class-names.ts';
 import { findOr404 } from './lookup.ts';
 
 /** POST /v1/models/:id/predict in TensorFlow Serving's REST format, run on the tensor thread. */
@@ -36,8 +37,11 @@ const predictRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app,
     });
     const named = model.outputs.length > 1;
     const values = named ? Object.fromEntries(model.outputs.map((o, i) => [o.name, outputs[i]])) : outputs[0];
+    // A model trained on string labels (a CSV) answers the label strings.
+    const names = req.query.classes ? await versionClassNames(app.records, req.tenant, model, version) : null;
+    const classesFor = (i: number) => nameClasses(classesOf(outputs[i]), names?.[i] ?? null);
     const classes = !req.query.classes ? undefined
-      : named ? Object.fromEntries(model.outputs.map((o, i) => [o.name, classesOf(outputs[i])])) : classesOf(outputs[0]);
+      : named ? Object.fromEntries(model.outputs.map((o, i) => [o.name, classesFor(i)])) : classesFor(0);
     const key = req.body.instances !== undefined ? 'predictions' : 'outputs';
     return { model_version: version, [key]: values, ...(classes !== undefined ? { classes } : {}) };
   });
