@@ -11,6 +11,7 @@ import { SpecError } from '../src/errors.ts';
 import { checkTargetShape } from '../src/model-spec/compile.ts';
 import { lossFunction } from '../src/model-spec/losses.ts';
 import { metricFunction } from '../src/model-spec/metrics.ts';
+import { isStateful, statefulMetric, type StatefulMetric } from '../src/model-spec/stateful-metrics.ts';
 import { makeOptimizer } from '../src/model-spec/optimizers.ts';
 import type { ArrayColumn, CompiledConfig } from '../src/model-spec/types.ts';
 import { loadDatasetConfig } from '../src/config.ts';
@@ -117,10 +118,20 @@ type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
 interface StepFns {
   losses: LossFn[];
   weights: number[];
-  /** [output index, per-sample metric fn] in log order. */
-  metrics: Array<[number, LossFn]>;
+  /** [output index, per-sample metric fn] in log order (null for a confusion-matrix metric, logged from its counts). */
+  metrics: Array<[number, LossFn | null]>;
   /** The log keys, in Keras order: loss, <out>_loss (several outputs), metrics by output. */
   keys: string[];
+  /** Precision / recall / AUC: their counts follow the key values in the step vector, summed unscaled. */
+  stateful: Array<{ keyIndex: number; output: number; metric: StatefulMetric; offset: number }>;
+  /** Length of the step vector: one value per key, then every stateful metric's counts. */
+  width: number;
+}
+
+/** What each step vector entry is multiplied by when summed: means by the batch size, counts by 1. */
+function stepScale(fns: StepFns, batchSize: number): tf.Tensor1D {
+  const counts = fns.width - fns.keys.length;
+  return tf.concat([tf.fill([fns.keys.length], batchSize), tf.ones([counts])]) as tf.Tensor1D;
 }
 
 function fail(path: string, message: string, code: 'FIT_OPTIONS_INVALID' | 'DATASET_MISMATCH' | 'DATASET_INVALID' = 'FIT_OPTIONS_INVALID'): never {
@@ -135,10 +146,19 @@ function buildStepFns(compiled: CompiledConfig, outputNames: string[]): StepFns 
   const multi = outputNames.length > 1;
   const keys = ['loss'];
   if (multi) for (const name of outputNames) keys.push(`${name}_loss`);
-  const metrics: Array<[number, LossFn]> = [];
+  const metrics: Array<[number, LossFn | null]> = [];
+  const stateful: StepFns['stateful'] = [];
+  let counts = 0;
   compiled.metrics.forEach((list, i) => {
     for (const m of list) {
-      metrics.push([i, metricFunction(m)]);
+      if (isStateful(m)) {
+        const metric = statefulMetric(m);
+        stateful.push({ keyIndex: keys.length, output: i, metric, offset: counts });
+        counts += metric.size;
+        metrics.push([i, null]);
+      } else {
+        metrics.push([i, metricFunction(m)]);
+      }
       keys.push(multi ? `${outputNames[i]}_${m.key}` : m.key);
     }
   });
@@ -147,6 +167,8 @@ function buildStepFns(compiled: CompiledConfig, outputNames: string[]): StepFns 
     weights: compiled.loss_weights.map((w) => w ?? 1),
     metrics,
     keys,
+    stateful,
+    width: keys.length + counts,
   };
 }
 
@@ -289,9 +311,11 @@ function stepValues(model: tf.LayersModel, fns: StepFns, preds: tf.Tensor[], ys:
   let total = outLosses.map((l, i) => l.mul(fns.weights[i]!)).reduce((a, b) => a.add(b)) as tf.Scalar;
   // Regularisation penalties are part of the loss Keras reports (and of val_loss).
   for (const reg of regularizationLosses(model)) total = total.add(reg);
-  const metricMeans = fns.metrics.map(([i, fn]) => fn(ys[i]!, preds[i]!).mean() as tf.Scalar);
+  const metricMeans = fns.metrics.map(([i, fn]) => (fn ? fn(ys[i]!, preds[i]!).mean() as tf.Scalar : tf.scalar(0)));
   const parts = [total, ...(preds.length > 1 ? outLosses : []), ...metricMeans];
-  return { total, vec: tf.stack(parts) as tf.Tensor1D };
+  const counts = fns.stateful.map((s) => s.metric.counts(ys[s.output]!, preds[s.output]!));
+  const vec = counts.length ? tf.concat([tf.stack(parts), ...counts]) : tf.stack(parts);
+  return { total, vec: vec as tf.Tensor1D };
 }
 
 function classWeightTable(classWeight: Record<string, number> | undefined, compiled: CompiledConfig, y: DataColumn[]): { table: number[] } | null {
@@ -375,7 +399,7 @@ async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: DataColumn
   const feed = disk
     ? new DiskFeed(new WindowReader([...x, ...y], sequentialPlan(sequentialLayout(n, rowBytesOf([...x, ...y]), window)), (files ?? ownFiles)!), [...xShapes, ...y.map((c) => c.shape)])
     : null;
-  let accum: tf.Tensor1D = tf.zeros([fns.keys.length]);
+  let accum: tf.Tensor1D = tf.zeros([fns.width]);
   try {
     for (let start = 0; start < n; start += batchSize) {
       const end = Math.min(n, start + batchSize);
@@ -393,7 +417,7 @@ async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: DataColumn
         const next = tf.tidy(() => {
           const preds = applyModel(model, xs, false);
           const { vec } = stepValues(model, fns, preds, ys, null);
-          return accum.add(vec.mul(end - start)) as tf.Tensor1D;
+          return accum.add(vec.mul(stepScale(fns, end - start))) as tf.Tensor1D;
         });
         accum.dispose();
         accum = next;
@@ -412,11 +436,16 @@ async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: DataColumn
   return accum;
 }
 
-function toLogs(keys: string[], values: ArrayLike<number>, offset: number, count: number, prefix = ''): Record<string, number> {
+/** Epoch (or running) logs from summed step vectors starting at `offset`: means, and confusion metrics from their counts. */
+function toLogs(fns: StepFns, values: ArrayLike<number>, offset: number, count: number, prefix = ''): Record<string, number> {
   const logs: Record<string, number> = {};
-  keys.forEach((k, i) => {
+  fns.keys.forEach((k, i) => {
     logs[prefix + k] = values[offset + i]! / count;
   });
+  for (const s of fns.stateful) {
+    const start = offset + fns.keys.length + s.offset;
+    logs[prefix + fns.keys[s.keyIndex]!] = s.metric.result(Array.prototype.slice.call(values, start, start + s.metric.size));
+  }
   return logs;
 }
 
@@ -503,7 +532,7 @@ export async function fit(
       try {
         // A resumed epoch continues after its last checkpointed batch, with that batch's sums.
         const resumeHere = resume && epoch === resume.epoch && resume.batch > 0;
-        accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.keys.length]);
+        accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.width]);
         let seen = resumeHere ? resume.seen : 0;
         let batch = resumeHere ? resume.batch : 0;
         for (let start = batch * batchSize; start < nTrain; start += batchSize, batch++) {
@@ -539,7 +568,7 @@ export async function fit(
             }
             const prev: tf.Tensor1D = accum;
             const bs = end - start;
-            accum = tf.tidy(() => prev.add(vec!.mul(bs)) as tf.Tensor1D);
+            accum = tf.tidy(() => prev.add(vec!.mul(stepScale(fns, bs))) as tf.Tensor1D);
             prev.dispose();
           } finally {
             tf.dispose([...xs, ...ys]);
@@ -553,7 +582,7 @@ export async function fit(
             const count = seen;
             const logs = async () => {
               if (current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
-              return toLogs(fns.keys, await current.data(), 0, count);
+              return toLogs(fns, await current.data(), 0, count);
             };
             await hooks.onBatchEnd(epoch, batch, logs);
           }
@@ -584,9 +613,9 @@ export async function fit(
         } finally {
           both.dispose();
         }
-        logs = { ...toLogs(fns.keys, values, 0, nTrain), ...toLogs(fns.keys, values, fns.keys.length, val.n, 'val_') };
+        logs = { ...toLogs(fns, values, 0, nTrain), ...toLogs(fns, values, fns.width, val.n, 'val_') };
       } else {
-        logs = toLogs(fns.keys, await accum.data(), 0, nTrain);
+        logs = toLogs(fns, await accum.data(), 0, nTrain);
       }
       accum.dispose();
       accum = null;
@@ -625,7 +654,7 @@ export async function evaluate(
   const fns = buildStepFns(compiled, outputNames);
   const accum = await accumulateEval(model, fns, x, y, n, batchSize, xShapes);
   try {
-    return toLogs(fns.keys, await accum.data(), 0, n);
+    return toLogs(fns, await accum.data(), 0, n);
   } finally {
     accum.dispose();
   }

@@ -392,7 +392,9 @@ function resolveMetric(value: unknown, output: TensorInfo, loss: LossConfig, pat
     fail(path, `must be a metric name (${metricNames()}) or an object like {"type": "top_k_categorical_accuracy", "k": 3}, got ${describe(value)}`);
   }
   if (typeof type !== 'string') fail(typePath, `must name a metric, one of ${metricNames()}`);
-  if (isUnsupportedMetric(type)) fail(typePath, `metric "${type}" is not supported yet (precision, recall, AUC and other thresholded metrics are planned); use accuracy-type or loss-type metrics`);
+  const confusionKind = CONFUSION_METRICS[nameKeyOf(type)];
+  if (confusionKind) return resolveConfusionMetric(confusionKind, key ?? (nameKeyOf(type) === 'auc' ? 'auc' : toSnake(type)), raw, rawPath);
+  if (isUnsupportedMetric(type)) fail(typePath, `metric "${type}" is not supported yet; supported: accuracy-type, loss-type, precision, recall and auc metrics`);
   const canonical = canonicalMetricName(type);
   if (!canonical) fail(typePath, `unknown metric "${type}"; expected one of ${metricNames()}`);
   // Keras keeps the name as written ("acc" stays "acc"); tfjs camelCase becomes snake_case.
@@ -404,6 +406,51 @@ function resolveMetric(value: unknown, output: TensorInfo, loss: LossConfig, pat
     return { key, fn: resolved.fn, params: resolved.params };
   }
   return { key, fn: canonical, params };
+}
+
+const nameKeyOf = (name: string) => name.toLowerCase().replace(/_/g, '');
+
+/** Keras's confusion-matrix metrics, computed from counts summed over the epoch (stateful-metrics.ts). */
+const CONFUSION_METRICS: Record<string, 'precision' | 'recall' | 'auc'> = { precision: 'precision', recall: 'recall', auc: 'auc' };
+
+function resolveConfusionMetric(fn: 'precision' | 'recall' | 'auc', key: string, raw: Json, path: string): MetricConfig {
+  const params: Record<string, unknown> = fn === 'auc'
+    ? { num_thresholds: 200, curve: 'ROC', summation_method: 'interpolation', from_logits: false }
+    : { thresholds: null, top_k: null, class_id: null };
+  for (const [k, v] of Object.entries(raw)) {
+    const name = toSnake(k);
+    const at = `${path}.${k}`;
+    if (name === 'name' || name === 'dtype') continue;
+    if (fn !== 'auc' && name === 'thresholds') {
+      const list = typeof v === 'number' ? [v] : v;
+      if (v !== null && (!Array.isArray(list) || list.length === 0 || list.length > 200 || !list.every((t) => typeof t === 'number' && t >= 0 && t <= 1))) {
+        fail(at, `must be a number in [0, 1] or a list of them, got ${describe(v)}`);
+      }
+      params.thresholds = v === null ? null : list;
+    } else if (fn !== 'auc' && (name === 'top_k' || name === 'class_id')) {
+      const min = name === 'top_k' ? 1 : 0;
+      if (v !== null && !(Number.isInteger(v) && (v as number) >= min)) fail(at, `must be an integer >= ${min} or null, got ${describe(v)}`);
+      params[name] = v;
+    } else if (fn === 'auc' && name === 'num_thresholds') {
+      if (!(Number.isInteger(v) && (v as number) > 1 && (v as number) <= 10_000)) fail(at, `must be an integer from 2 to 10000, got ${describe(v)}`);
+      params.num_thresholds = v;
+    } else if (fn === 'auc' && name === 'curve') {
+      if (v !== 'ROC' && v !== 'PR') fail(at, `must be "ROC" or "PR", got ${describe(v)}`);
+      params.curve = v;
+    } else if (fn === 'auc' && name === 'summation_method') {
+      if (!['interpolation', 'minoring', 'majoring'].includes(v as string)) fail(at, `must be "interpolation", "minoring" or "majoring", got ${describe(v)}`);
+      params.summation_method = v;
+    } else if (fn === 'auc' && name === 'from_logits') {
+      if (typeof v !== 'boolean') fail(at, `must be true or false, got ${describe(v)}`);
+      params.from_logits = v;
+    } else if (fn === 'auc' && ['multi_label', 'thresholds', 'label_weights', 'num_labels'].includes(name)) {
+      if (v !== null && v !== false) fail(at, `${name} is not supported; leave it out (or null / false)`);
+    } else {
+      const accepted = fn === 'auc' ? 'num_thresholds, curve, summation_method, from_logits' : 'thresholds, top_k, class_id';
+      fail(at, `unknown parameter "${k}" for metric ${fn}; accepted: ${accepted}`);
+    }
+  }
+  return { key, fn, params };
 }
 
 function resolveMetricList(value: unknown, output: TensorInfo, loss: LossConfig, path: string): MetricConfig[] {
@@ -515,6 +562,14 @@ export function checkTargetShape(
     } catch (err) {
       if (!(err instanceof ExpressionError)) throw err;
       return `${what} does not fit targets of shape ${shapeText(targetShape)} for an output of shape ${shapeText(output.shape)}: ${err.message}`;
+    }
+  }
+  // Precision, recall and AUC compare targets and predictions value by value (binary, one-hot or multi-label).
+  const confusion = metrics.find((m) => m.fn === 'precision' || m.fn === 'recall' || m.fn === 'auc');
+  if (confusion) {
+    const size = (sh: Array<number | null>) => sh.reduce<number>((a, b) => a * (b ?? 1), 1);
+    if (size(targetShape) !== size(output.shape)) {
+      return `metric "${confusion.key}" needs targets shaped like the output ${shapeText(output.shape)} (binary, one-hot or multi-label), got ${shapeText(targetShape)}; one-hot encode class labels`;
     }
   }
   if (loss.expression !== undefined) return null;

@@ -26,7 +26,7 @@ export const METRIC_SPECS: Record<string, { aliases: string[]; params: Record<st
 
 /** Metrics Keras has that this service does not compute yet (stateful, thresholded). */
 export const UNSUPPORTED_METRICS = [
-  'precision', 'recall', 'auc', 'precision_at_recall', 'recall_at_precision', 'sensitivity_at_specificity',
+  'precision_at_recall', 'recall_at_precision', 'sensitivity_at_specificity',
   'specificity_at_sensitivity', 'true_positives', 'true_negatives', 'false_positives', 'false_negatives',
   'mean_iou', 'f1_score', 'fbeta_score', 'r2_score',
 ];
