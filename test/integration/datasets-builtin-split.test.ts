@@ -8,7 +8,6 @@ import request from 'supertest';
 import { useStack, waitForJob } from '../helpers/stack.ts';
 import { readColumnFile } from '../../src/datasets/dataset-files.ts';
 import { paths } from '../../src/storage/paths.ts';
-import { isWellFormedId } from '../../src/metadata/ids.ts';
 
 const stack = useStack({ env: { API_KEYS: 'alice:ka,bob:kb' } });
 const A = { authorization: 'Bearer ka' };
@@ -114,11 +113,9 @@ test('split: seeded, stratified, a partition of the rows; the parts train and ev
     assert.equal(weights[key('count')]![0], 120);
   }
 
-  // Fit straight on a built-in (needs builtin-* ids accepted by isWellFormedId in src/metadata/ids.ts).
-  if (isWellFormedId('builtin-iris')) {
-    const job = await waitForJob(stack.app, (await api.post(`/v1/models/${m.id}/fit`).set(A).send({ dataset_id: 'builtin-iris', epochs: 2, validation_split: 0.2 }).expect(202)).body.id, A);
-    assert.equal(job.status, 'completed', JSON.stringify(job.error));
-  }
+  // Fit straight on a built-in.
+  const job = await waitForJob(stack.app, (await api.post(`/v1/models/${m.id}/fit`).set(A).send({ dataset_id: 'builtin-iris', epochs: 2, validation_split: 0.2 }).expect(202)).body.id, A);
+  assert.equal(job.status, 'completed', JSON.stringify(job.error));
 });
 
 test('split errors: fractions, empty parts, stratify without class labels', async () => {

@@ -107,6 +107,10 @@ test('CSV: string labels become integers of a sorted vocabulary, quoted fields, 
   const names = await versionClassNames(stack.app.records, 'default', rec, 1);
   assert.deepEqual(names, [NAMES]);
   assert.deepEqual(nameClasses([2, 0, [1]], names![0]!), ['virginica', 'setosa', ['versicolor']]);
+  // Through the route: ?classes=true answers the label strings.
+  const rows = lines.slice(1, 4).map((l) => l.split(',').slice(0, 4).map(Number));
+  const pred = (await api.post(`/v1/models/${model.id}/predict?classes=true`).send({ instances: rows }).expect(200)).body;
+  assert.ok(pred.classes.every((c: unknown) => typeof c === 'string' && NAMES.includes(c as string)), JSON.stringify(pred.classes));
 });
 
 const DTYPES: Array<[NpyDescr, string, number[]]> = [
