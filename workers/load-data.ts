@@ -14,6 +14,8 @@ import type { DataColumn } from './train-loop.ts';
 export interface LoadedDataset {
   x: DataColumn[];
   y: DataColumn[];
+  /** The dataset's sample-weight column (Keras's sample_weight), when it has one. */
+  w: DataColumn | null;
   samples: number;
   /** The dataset record (vocabularies, statistics). */
   record: DatasetRecord;
@@ -42,7 +44,7 @@ export async function loadDataset(
   const ys = matchColumns(ds.y_columns, outputs, 'y', 'dataset_id');
   const dir = datasetDir(dataDir, tenant, ds);
   const memoryBytes = opts.memoryBytes ?? loadDatasetConfig().memoryBytes;
-  const fromDisk = ds.samples * float32RowBytes([...xs, ...ys]) > memoryBytes;
+  const fromDisk = ds.samples * float32RowBytes([...xs, ...ys, ...(ds.w_column ? [ds.w_column] : [])]) > memoryBytes;
   const load = async (c: ColumnInfo): Promise<DataColumn> => {
     const file = path.join(dir, c.file);
     if (!fromDisk) return { ...(await readColumnFile(dir, c, ds.samples)), shape: c.shape, info: c };
@@ -54,5 +56,7 @@ export async function loadDataset(
   // matchColumns gives x the model's shape where [] and [1] differ only in name.
   const x = await Promise.all(xs.map(load));
   const y = await Promise.all(ys.map(load));
-  return { x, y, samples: ds.samples, record: ds, fromDisk, classNames: ys.map(columnClassNames) };
+  // Records from before sample weights have no w_column.
+  const w = ds.w_column ? await load(ds.w_column) : null;
+  return { x, y, w, samples: ds.samples, record: ds, fromDisk, classNames: ys.map(columnClassNames) };
 }

@@ -6,7 +6,7 @@ import type { Logger } from 'pino';
 import { SpecError } from '../src/errors.ts';
 import { Records } from '../src/metadata/records.ts';
 import { appendVersion, reserveVersion, type ModelRecord } from '../src/metadata/model-record.ts';
-import { keys, type EvaluateParams, type FitParams, type JobPayload, type JobRecord } from '../src/jobs/contract.ts';
+import { keys, type EvaluateParams, type FitParams, type JobError, type JobPayload, type JobRecord } from '../src/jobs/contract.ts';
 import { appendEvent, lastEventOfType } from '../src/jobs/events.ts';
 import { EarlyStopping, makeCallback, ModelCheckpoint, ReduceLrOnPlateau, TerminateOnNan, validateCallbacks } from '../src/jobs/callbacks.ts';
 import { loadCheckpoint, removeCheckpoints, saveCheckpoint, type CheckpointState } from '../src/jobs/checkpoints.ts';
@@ -129,7 +129,8 @@ export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Prom
       if (rec.kind === 'evaluate') {
         const net = await loadModelFiles(baseDir!);
         try {
-          const result = await evaluate(net, compiled, outputNames, data.x, data.y, (rec.params as EvaluateParams).batch_size);
+          const ep = rec.params as EvaluateParams;
+          const result = await evaluate(net, compiled, outputNames, data.x, data.y, ep.batch_size, ep.sample_weight === false ? null : data.w);
           await finish('completed', { result }, null);
           log.info({ result }, 'evaluate completed');
         } finally {
@@ -271,6 +272,7 @@ async function runFit(r: FitRun): Promise<void> {
     bests.set(key, net.getWeights().map((w) => w.clone()));
   };
 
+  const warnings: JobError[] = [];
   const result = await fit(net, compiledNow, outputNames, data.x, data.y, {
     epochs: params.epochs,
     batchSize: params.batch_size,
@@ -279,6 +281,8 @@ async function runFit(r: FitRun): Promise<void> {
     initialEpoch: params.initial_epoch,
     classWeight: params.class_weight,
     seed: shuffleSeed,
+    ...(params.sample_weight !== false && data.w ? { sampleWeight: data.w } : {}),
+    ...(params.steps_per_epoch !== undefined ? { stepsPerEpoch: params.steps_per_epoch } : {}),
     resume: state ? { epoch: state.epoch, batch: state.batch, sums: state.sums, seen: state.seen, optimizerWeights: ckpt!.optimizerWeights } : undefined,
   }, {
     onBatchEnd: async (epoch, batch, logs) => {
@@ -328,8 +332,16 @@ async function runFit(r: FitRun): Promise<void> {
     checkpointDue: () => ctx.stopping.requested || Date.now() - lastCheckpoint >= ctx.checkpointIntervalMs,
     onCheckpoint: checkpoint,
     shouldStop: () => r.isCancelled() || stopEarly || nanAt !== null || checkpointedForShutdown || timedOut(),
-  }, validation);
-  void result;
+  }, validation ? { ...validation, w: params.sample_weight === false ? null : validation.w } : undefined);
+  if (result.outOfData) {
+    // Keras: "Your input ran out of data; interrupting training."
+    const o = result.outOfData;
+    const message = `the data ran out at epoch ${o.epoch}, batch ${o.batch}: steps_per_epoch=${o.stepsPerEpoch} x epochs=${params.epochs} needs ${o.stepsPerEpoch * params.epochs} batches, `
+      + `but ${params.epochs} passes over the data hold ${o.batchesPerPass * params.epochs} (${o.batchesPerPass} per pass); training stopped there, as Keras does`;
+    warnings.push({ code: 'OUT_OF_DATA', message });
+    await emit({ type: 'warning', code: 'OUT_OF_DATA', epoch: o.epoch, batch: o.batch, message });
+    log.warn({ epoch: o.epoch, batch: o.batch }, 'steps_per_epoch ran out of data; training stopped');
+  }
   void learningRate;
 
   if (r.isCancelled()) throw new Cancelled();
@@ -342,7 +354,7 @@ async function runFit(r: FitRun): Promise<void> {
     throw new JobFailure('TIMED_OUT', `the fit ran past max_seconds=${params.max_seconds} after ${history.loss?.length ?? 0} completed epochs; the model keeps its previous version`);
   }
   const epochsDone = history.loss?.length ?? 0;
-  if (ctx.stopping.requested && !stopEarly && params.initial_epoch + epochsDone < params.epochs) throw new ReturnToQueue();
+  if (ctx.stopping.requested && !stopEarly && !result.outOfData && params.initial_epoch + epochsDone < params.epochs) throw new ReturnToQueue();
 
   const keeper = callbacks.find((c): c is ModelCheckpoint => c instanceof ModelCheckpoint && c.config.save_best_only);
   const keptBest = keeper ? bests.get('model_checkpoint') : undefined;
@@ -359,7 +371,7 @@ async function runFit(r: FitRun): Promise<void> {
   }
   const bestEpoch = keptBest ? keeper!.bestEpoch : null;
   await finish('completed', {
-    history, model_version: version, best_epoch: bestEpoch,
+    history, model_version: version, best_epoch: bestEpoch, ...(warnings.length ? { warnings } : {}),
     progress: { epoch: params.initial_epoch + epochsDone, epochs: params.epochs },
   }, history);
   log.info({ version, epochs: epochsDone, best_epoch: bestEpoch }, 'fit completed');

@@ -66,6 +66,21 @@ export interface FitOptions {
    * disk alike. Default: SHUFFLE_WINDOW_BYTES.
    */
   shuffleWindowBytes?: number;
+  /**
+   * Keras's sample_weight: one non-negative weight per sample (shape [] or [1]). Every output's
+   * per-sample loss is multiplied by it (times the class weight) and reduced as sum(loss * w) /
+   * batch size; plain metrics are not weighted. validation_split takes its tail as the
+   * validation weights.
+   */
+  sampleWeight?: DataColumn;
+  /**
+   * Keras's steps_per_epoch for array data: the batches of `epochs` passes over the data (each
+   * pass shuffled by (seed, pass)) form one stream, and epoch e runs stream batches
+   * [e*S, (e+1)*S). When the stream runs out, the epoch in progress ends there (with its
+   * epoch-end logs and validation) and training stops (FitResult.outOfData). Default: the
+   * batches of one pass (an epoch is one pass).
+   */
+  stepsPerEpoch?: number;
 }
 
 /** Where a run stands, enough to continue it in another process (with the model's weights). */
@@ -110,6 +125,11 @@ export interface FitResult {
   stopped: boolean;
   /** Epochs completed by this call. */
   epochsRun: number;
+  /**
+   * With stepsPerEpoch: the data ran out (Keras: "Your input ran out of data; interrupting
+   * training") at this epoch and batch of it; the epoch, when it ran any batch, is in the history.
+   */
+  outOfData?: { epoch: number; batch: number; batchesPerPass: number; stepsPerEpoch: number };
 }
 
 type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
@@ -299,13 +319,14 @@ function regularizationLosses(model: tf.LayersModel): tf.Scalar[] {
 
 /**
  * The step's scalar total loss (what is minimised) and the vector of log values in key order:
- * [total, <out>_loss..., metric means...]. `sampleWeights` scale output 0's per-sample losses.
+ * [total, <out>_loss..., metric means...]. `sampleWeights` (one per sample: sample_weight times
+ * class weight) scale every output's per-sample losses; metrics are not weighted (Keras's plain metrics).
  */
 function stepValues(model: tf.LayersModel, fns: StepFns, preds: tf.Tensor[], ys: tf.Tensor[], sampleWeights: tf.Tensor | null): { total: tf.Scalar; vec: tf.Tensor1D } {
   const outLosses = preds.map((pred, i) => {
     let perSample = fns.losses[i]!(ys[i]!, pred);
-    // Keras's SUM_OVER_BATCH_SIZE with sample weights: sum(loss * w) / batch size.
-    if (sampleWeights && i === 0) perSample = perSample.mul(sampleWeights);
+    // Keras's SUM_OVER_BATCH_SIZE with sample weights: sum(loss * w) / number of loss values.
+    if (sampleWeights) perSample = perSample.mul(sampleWeights.reshape([-1, ...new Array<number>(Math.max(0, perSample.rank - 1)).fill(1)]));
     return perSample.mean() as tf.Scalar;
   });
   let total = outLosses.map((l, i) => l.mul(fns.weights[i]!)).reduce((a, b) => a.add(b)) as tf.Scalar;
@@ -391,13 +412,15 @@ function windowBytes(opts: { shuffleWindowBytes?: number }): number {
  * Runs a model over (x, y) in batches with training=false and returns the on-device sum of
  * batch log vectors weighted by batch size (divide by the sample count for means).
  */
-async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: DataColumn[], y: DataColumn[], n: number, batchSize: number, xShapes: number[][], files?: FileCache, window = loadDatasetConfig().shuffleWindowBytes): Promise<tf.Tensor1D> {
-  const disk = [...x, ...y].some(isStoredColumn);
+async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: DataColumn[], y: DataColumn[], n: number, batchSize: number, xShapes: number[][], files?: FileCache, window = loadDatasetConfig().shuffleWindowBytes, w: DataColumn | null = null): Promise<tf.Tensor1D> {
+  // The sample weights (when given) travel as one more y column.
+  const yw = w ? [...y, w] : y;
+  const disk = [...x, ...yw].some(isStoredColumn);
   const xb = disk ? null : new Batcher(x as ArrayColumn[], batchSize, false, xShapes);
-  const yb = disk ? null : new Batcher(y as ArrayColumn[], batchSize, false);
+  const yb = disk ? null : new Batcher(yw as ArrayColumn[], batchSize, false);
   const ownFiles = disk && !files ? new FileCache() : null;
   const feed = disk
-    ? new DiskFeed(new WindowReader([...x, ...y], sequentialPlan(sequentialLayout(n, rowBytesOf([...x, ...y]), window)), (files ?? ownFiles)!), [...xShapes, ...y.map((c) => c.shape)])
+    ? new DiskFeed(new WindowReader([...x, ...yw], sequentialPlan(sequentialLayout(n, rowBytesOf([...x, ...y]), window)), (files ?? ownFiles)!), [...xShapes, ...yw.map((c) => c.shape)])
     : null;
   let accum: tf.Tensor1D = tf.zeros([fns.width]);
   try {
@@ -413,16 +436,18 @@ async function accumulateEval(model: tf.LayersModel, fns: StepFns, x: DataColumn
         xs = xb!.range(start, end);
         ys = yb!.range(start, end);
       }
+      const sw = w ? ys.pop()! : null;
       try {
         const next = tf.tidy(() => {
           const preds = applyModel(model, xs, false);
-          const { vec } = stepValues(model, fns, preds, ys, null);
+          const { vec } = stepValues(model, fns, preds, ys, sw);
           return accum.add(vec.mul(stepScale(fns, end - start))) as tf.Tensor1D;
         });
         accum.dispose();
         accum = next;
       } finally {
         tf.dispose([...xs, ...ys]);
+        if (sw) sw.dispose();
       }
       await yieldToEventLoop();
     }
@@ -470,7 +495,7 @@ export async function fit(
   y: DataColumn[],
   opts: FitOptions,
   hooks: FitHooks = {},
-  validation?: { x: DataColumn[]; y: DataColumn[] },
+  validation?: { x: DataColumn[]; y: DataColumn[]; w?: DataColumn | null },
 ): Promise<FitResult> {
   const { epochs, batchSize } = opts;
   const initialEpoch = opts.initialEpoch ?? 0;
@@ -479,21 +504,26 @@ export async function fit(
   if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);
   if (!Number.isInteger(initialEpoch) || initialEpoch < 0) fail('initial_epoch', `must be an integer >= 0, got ${initialEpoch}`);
   if (typeof split !== 'number' || !(split >= 0 && split < 1)) fail('validation_split', `must be a number in [0, 1), got ${split}`);
+  if (opts.stepsPerEpoch !== undefined && (!Number.isInteger(opts.stepsPerEpoch) || opts.stepsPerEpoch < 1)) {
+    fail('steps_per_epoch', `must be an integer >= 1, got ${opts.stepsPerEpoch}`);
+  }
 
   const { n, xShapes } = checkData(model, compiled, outputNames, x, y);
+  const w = opts.sampleWeight ? checkWeights(opts.sampleWeight, n, 'sample_weight') : null;
   let nTrain = n;
-  let val: { x: DataColumn[]; y: DataColumn[]; n: number; xShapes: number[][] } | null = null;
+  let val: { x: DataColumn[]; y: DataColumn[]; w: DataColumn | null; n: number; xShapes: number[][] } | null = null;
   if (validation) {
     // validation data takes precedence over validation_split, as in Keras.
     const checked = checkData(model, compiled, outputNames, validation.x, validation.y, 'validation.');
-    val = checked.n > 0 ? { x: validation.x, y: validation.y, n: checked.n, xShapes: checked.xShapes } : null;
+    const vw = validation.w ? checkWeights(validation.w, checked.n, 'validation.sample_weight') : null;
+    val = checked.n > 0 ? { x: validation.x, y: validation.y, w: vw, n: checked.n, xShapes: checked.xShapes } : null;
   } else if (split > 0) {
-    // Keras: the last fraction of the samples, before shuffling, is the validation set.
+    // Keras: the last fraction of the samples, before shuffling, is the validation set (sample weights too).
     nTrain = Math.floor(n * (1 - split));
     if (nTrain === 0 || nTrain === n) {
       fail('validation_split', `${n} samples cannot be split into training and validation sets with validation_split=${split}`);
     }
-    val = { x: sliceColumns(x, nTrain, n), y: sliceColumns(y, nTrain, n), n: n - nTrain, xShapes };
+    val = { x: sliceColumns(x, nTrain, n), y: sliceColumns(y, nTrain, n), w: w ? sliceColumns([w], nTrain, n)[0]! : null, n: n - nTrain, xShapes };
   }
   if (nTrain === 0) fail('dataset_id', 'the dataset has no samples to train on', 'DATASET_INVALID');
   const cw = classWeightTable(opts.classWeight, compiled, y);
@@ -501,15 +531,18 @@ export async function fit(
   const fns = buildStepFns(compiled, outputNames);
   const shuffle = opts.shuffle ?? true;
   const window = windowBytes(opts);
-  const trainCols = [...x, ...y];
+  // The order depends on x and y only: a sample-weight column (read along as one more y column) does not change it.
+  const orderCols = [...x, ...y];
+  const yw = w ? [...y, w] : y;
+  const trainCols = [...x, ...yw];
   const disk = trainCols.some(isStoredColumn);
-  const layout: ShuffleLayout = shuffleLayout(nTrain, rowBytesOf(trainCols), window);
+  const layout: ShuffleLayout = shuffleLayout(nTrain, rowBytesOf(orderCols), window);
   const identity = new Int32Array(disk ? 0 : nTrain);
   for (let i = 0; i < identity.length; i++) identity[i] = i;
   const xb = disk ? null : new Batcher(x as ArrayColumn[], batchSize, true, xShapes);
-  const yb = disk ? null : new Batcher(y as ArrayColumn[], batchSize, true);
+  const yb = disk ? null : new Batcher(yw as ArrayColumn[], batchSize, true);
   const files = new FileCache();
-  const feedShapes = [...xShapes, ...y.map((c) => c.shape)];
+  const feedShapes = [...xShapes, ...yw.map((c) => c.shape)];
   // Keras's Normalization(adapt): layers marked adapt and not adapted yet take the dataset's statistics.
   await adaptNormalizationLayers(model, x, n);
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
@@ -521,90 +554,121 @@ export async function fit(
   let stopped = false;
   let epochsRun = 0;
   let accum: tf.Tensor1D | null = null;
+  let outOfData: FitResult['outOfData'];
+
+  // Batches form one stream over `epochs` passes through the data; epoch e runs stream batches
+  // [e*S, (e+1)*S). Without steps_per_epoch S is the batches of one pass (epoch e = pass e).
+  const perPass = Math.ceil(nTrain / batchSize);
+  const S = opts.stepsPerEpoch ?? perPass;
+  const streamEnd = epochs * perPass;
+  // The pass being read: its order and (from disk) its reader.
+  let pass: { index: number; order: Int32Array; feed: DiskFeed | null } | null = null;
+  const openPass = async (index: number) => {
+    if (pass?.index === index) return pass;
+    await pass?.feed?.close();
+    pass = null;
+    // The order of a pass depends only on (seed, pass) and the dataset's size.
+    const plan: EpochPlan = !shuffle ? sequentialPlan(disk ? sequentialLayout(nTrain, rowBytesOf(orderCols), window) : layout)
+      : opts.seed !== undefined ? seededEpochPlan(layout, opts.seed, index) : epochPlan(layout, Math.random);
+    pass = { index, order: plan.order ?? identity, feed: disk ? new DiskFeed(new WindowReader(trainCols, plan, files), feedShapes) : null };
+    return pass;
+  };
 
   try {
     for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs; epoch++) {
-      // The order of this epoch depends only on (seed, epoch) and the dataset's size.
-      const plan: EpochPlan = !shuffle ? sequentialPlan(disk ? sequentialLayout(nTrain, rowBytesOf(trainCols), window) : layout)
-        : opts.seed !== undefined ? seededEpochPlan(layout, opts.seed, epoch) : epochPlan(layout, Math.random);
-      const order = plan.order ?? identity;
-      const feed = disk ? new DiskFeed(new WindowReader(trainCols, plan, files), feedShapes) : null;
-      try {
-        // A resumed epoch continues after its last checkpointed batch, with that batch's sums.
-        const resumeHere = resume && epoch === resume.epoch && resume.batch > 0;
-        accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.width]);
-        let seen = resumeHere ? resume.seen : 0;
-        let batch = resumeHere ? resume.batch : 0;
-        for (let start = batch * batchSize; start < nTrain; start += batchSize, batch++) {
-          const end = Math.min(nTrain, start + batchSize);
-          let xs: tf.Tensor[];
-          let ys: tf.Tensor[];
-          if (feed) {
-            const t = await feed.next(start, end, end < nTrain ? [end, Math.min(nTrain, end + batchSize)] : null);
-            xs = t.slice(0, x.length);
-            ys = t.slice(x.length);
-          } else {
-            xs = xb!.gather(order, start, end);
-            ys = yb!.gather(order, start, end);
-          }
-          const sw = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
-          let vec: tf.Tensor1D | null = null;
-          try {
-            const lossAndLogs = (training: boolean) => {
-              const preds = applyModel(model, xs, training);
-              const out = stepValues(model, fns, preds, ys, sw);
-              // The log values outlive the gradient scope; they are disposed after accumulation.
-              vec = tf.keep(out.vec);
-              return out.total;
-            };
-            if (varList.length > 0) {
-              const cost = optimizer.minimize(() => lossAndLogs(true), true, varList);
-              cost?.dispose();
-            } else {
-              // Nothing to train (every layer frozen): still run the model in training mode for the logs.
-              tf.tidy(() => {
-                lossAndLogs(true);
-              });
-            }
-            const prev: tf.Tensor1D = accum;
-            const bs = end - start;
-            accum = tf.tidy(() => prev.add(vec!.mul(stepScale(fns, bs))) as tf.Tensor1D);
-            prev.dispose();
-          } finally {
-            tf.dispose([...xs, ...ys]);
-            if (sw) sw.dispose();
-            if (vec) (vec as tf.Tensor).dispose();
-          }
-          seen += end - start;
-
-          if (hooks.onBatchEnd) {
-            const current: tf.Tensor1D = accum;
-            const count = seen;
-            const logs = async () => {
-              if (current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
-              return toLogs(fns, await current.data(), 0, count);
-            };
-            await hooks.onBatchEnd(epoch, batch, logs);
-          }
-          if (hooks.onCheckpoint && hooks.checkpointDue?.()) {
-            const sums = Array.from(await accum.data());
-            await hooks.onCheckpoint({ epoch, batch: batch + 1, sums, seen, optimizer });
-          }
-          await yieldToEventLoop();
-          if (hooks.shouldStop?.()) {
-            stopped = true;
-            break;
-          }
+      // A resumed epoch continues after its last checkpointed batch, with that batch's sums.
+      const resumeHere = resume && epoch === resume.epoch && resume.batch > 0;
+      accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.width]);
+      let seen = resumeHere ? resume.seen : 0;
+      let batch = resumeHere ? resume.batch : 0;
+      for (; batch < S; batch++) {
+        const g = epoch * S + batch;
+        if (g >= streamEnd) {
+          outOfData = { epoch, batch, batchesPerPass: perPass, stepsPerEpoch: S };
+          break;
         }
-      } finally {
-        await feed?.close();
+        const p = await openPass(Math.floor(g / perPass));
+        const k = g % perPass;
+        const start = k * batchSize;
+        const end = Math.min(nTrain, start + batchSize);
+        let xs: tf.Tensor[];
+        let ys: tf.Tensor[];
+        if (p.feed) {
+          const t = await p.feed.next(start, end, end < nTrain ? [end, Math.min(nTrain, end + batchSize)] : null);
+          xs = t.slice(0, x.length);
+          ys = t.slice(x.length);
+        } else {
+          xs = xb!.gather(p.order, start, end);
+          ys = yb!.gather(p.order, start, end);
+        }
+        const wBatch = w ? ys.pop()! : null;
+        let sw: tf.Tensor | null = null;
+        let vec: tf.Tensor1D | null = null;
+        try {
+          // Keras: the class weight multiplies into the sample weight.
+          const cwBatch = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
+          sw = cwBatch && wBatch ? tf.tidy(() => cwBatch.mul(wBatch.reshape([-1]))) : cwBatch ?? wBatch;
+          if (cwBatch && cwBatch !== sw) cwBatch.dispose();
+          const lossAndLogs = (training: boolean) => {
+            const preds = applyModel(model, xs, training);
+            const out = stepValues(model, fns, preds, ys, sw);
+            // The log values outlive the gradient scope; they are disposed after accumulation.
+            vec = tf.keep(out.vec);
+            return out.total;
+          };
+          if (varList.length > 0) {
+            const cost = optimizer.minimize(() => lossAndLogs(true), true, varList);
+            cost?.dispose();
+          } else {
+            // Nothing to train (every layer frozen): still run the model in training mode for the logs.
+            tf.tidy(() => {
+              lossAndLogs(true);
+            });
+          }
+          const prev: tf.Tensor1D = accum;
+          const bs = end - start;
+          accum = tf.tidy(() => prev.add(vec!.mul(stepScale(fns, bs))) as tf.Tensor1D);
+          prev.dispose();
+        } finally {
+          tf.dispose([...xs, ...ys]);
+          if (wBatch) wBatch.dispose();
+          if (sw && !sw.isDisposed) sw.dispose();
+          if (vec) (vec as tf.Tensor).dispose();
+        }
+        seen += end - start;
+
+        if (hooks.onBatchEnd) {
+          const current: tf.Tensor1D = accum;
+          const count = seen;
+          const logs = async () => {
+            if (current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
+            return toLogs(fns, await current.data(), 0, count);
+          };
+          await hooks.onBatchEnd(epoch, batch, logs);
+        }
+        if (hooks.onCheckpoint && hooks.checkpointDue?.()) {
+          const sums = Array.from(await accum.data());
+          await hooks.onCheckpoint({ epoch, batch: batch + 1, sums, seen, optimizer });
+        }
+        await yieldToEventLoop();
+        if (hooks.shouldStop?.()) {
+          stopped = true;
+          break;
+        }
       }
       if (stopped) break;
+      // The pass is done with: let its reader go before validation reads.
+      if (pass && Math.floor(((epoch + 1) * S) / perPass) !== (pass as { index: number }).index) {
+        await (pass as { feed: DiskFeed | null }).feed?.close();
+        pass = null;
+      }
+      // Out of data before this epoch ran a batch: nothing to log (Keras stops there too).
+      if (seen === 0) break;
 
       // Epoch end: validation on device, then one readback of train and val sums together.
       let logs: Record<string, number>;
       if (val) {
-        const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize, val.xShapes, files, window);
+        const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize, val.xShapes, files, window, val.w);
         const both = tf.concat([accum, valAccum]);
         valAccum.dispose();
         let values: ArrayLike<number>;
@@ -613,15 +677,16 @@ export async function fit(
         } finally {
           both.dispose();
         }
-        logs = { ...toLogs(fns, values, 0, nTrain), ...toLogs(fns, values, fns.width, val.n, 'val_') };
+        logs = { ...toLogs(fns, values, 0, seen), ...toLogs(fns, values, fns.width, val.n, 'val_') };
       } else {
-        logs = toLogs(fns, await accum.data(), 0, nTrain);
+        logs = toLogs(fns, await accum.data(), 0, seen);
       }
       accum.dispose();
       accum = null;
       for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
       epochsRun++;
       if (hooks.onEpochEnd) await hooks.onEpochEnd(epoch, logs, { optimizer });
+      if (outOfData) break;
       if (hooks.shouldStop?.()) {
         stopped = true;
         break;
@@ -631,14 +696,30 @@ export async function fit(
     if (accum) accum.dispose();
     if (cwTable) cwTable.dispose();
     optimizer.dispose();
+    await (pass as { feed: DiskFeed | null } | null)?.feed?.close();
     await files.close();
   }
-  return { history, stopped, epochsRun };
+  return { history, stopped, epochsRun, ...(outOfData ? { outOfData } : {}) };
+}
+
+/** Checks a sample-weight column: one value per sample (shape [] or [1]), finite and >= 0 when in memory. */
+function checkWeights(w: DataColumn, n: number, path: string): DataColumn {
+  if (prod(w.shape) !== 1) fail(path, `must hold one weight per sample (shape [] or [1]), got samples of shape [${w.shape.join(', ')}]`, 'DATASET_INVALID');
+  const rows = columnRows(w);
+  if (rows !== n) fail(path, `has ${rows} weights but the data has ${n} samples`, 'DATASET_MISMATCH');
+  if (!isStoredColumn(w)) {
+    for (let i = 0; i < w.data.length; i++) {
+      const v = w.data[i]!;
+      if (!(v >= 0 && Number.isFinite(v))) fail(path, `sample ${i} has weight ${v}; sample weights must be finite numbers >= 0`, 'DATASET_INVALID');
+    }
+  }
+  return w;
 }
 
 /**
  * Keras's model.evaluate: batched, training=false; returns {loss, <metric keys>} (several
- * outputs: loss, <out>_loss, <out>_<metric>), sample-weighted means over the whole set.
+ * outputs: loss, <out>_loss, <out>_<metric>), means over the whole set; `sampleWeight`
+ * (Keras's sample_weight) weights the losses, not the metrics.
  */
 export async function evaluate(
   model: tf.LayersModel,
@@ -647,12 +728,14 @@ export async function evaluate(
   x: DataColumn[],
   y: DataColumn[],
   batchSize: number,
+  sampleWeight?: DataColumn | null,
 ): Promise<Record<string, number>> {
   if (!Number.isInteger(batchSize) || batchSize < 1) fail('batch_size', `must be a positive integer, got ${batchSize}`);
   const { n, xShapes } = checkData(model, compiled, outputNames, x, y);
   if (n === 0) fail('dataset_id', 'the dataset has no samples to evaluate on', 'DATASET_INVALID');
+  const w = sampleWeight ? checkWeights(sampleWeight, n, 'sample_weight') : null;
   const fns = buildStepFns(compiled, outputNames);
-  const accum = await accumulateEval(model, fns, x, y, n, batchSize, xShapes);
+  const accum = await accumulateEval(model, fns, x, y, n, batchSize, xShapes, undefined, undefined, w);
   try {
     return toLogs(fns, await accum.data(), 0, n);
   } finally {

@@ -8,7 +8,8 @@ import { NonFiniteValue, StatsAccumulator } from './stats.ts';
 
 /** How a column's values are described in error messages ("x", "y.out1", "column petal_width"). */
 export interface ColumnLabel {
-  side: 'x' | 'y';
+  /** w: the sample-weight column. */
+  side: 'x' | 'y' | 'w';
   name: string | null;
 }
 

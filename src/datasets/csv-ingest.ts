@@ -26,6 +26,8 @@ export interface CsvRoles {
   features: string[];
   /** CSV column names for y, in order (empty: no y). */
   labels: string[];
+  /** The CSV column holding each sample's weight (Keras's sample_weight), if any. */
+  weight?: string;
 }
 
 export interface CsvOptions {
@@ -140,7 +142,7 @@ function scanRow(buf: Buffer, i: number, delim: number, row: RowFields, final: b
 /** What the quote-free fast path needs, and where it writes. */
 interface FastRows {
   delim: number;
-  /** Per header column: feature index j, F + label index, or -1 (unused). */
+  /** Per header column: feature index j, F + label index, F + L for the sample weight, or -1 (unused). */
   role: Int32Array;
   features: number;
   labels: number;
@@ -148,6 +150,7 @@ interface FastRows {
   vocab: Array<Map<string, number>>;
   xBuf: Float32Array;
   yBuf: Float32Array | Int32Array;
+  wBuf: Float32Array;
   chunkRows: number;
   rowsInChunk: number;
   dataRows: number;
@@ -192,6 +195,13 @@ function fastRows(buf: Buffer, i: number, limit: number, c: FastRows): number {
             return i;
           }
           c.xBuf[xo + r] = v;
+        } else if (r === c.features + c.labels) {
+          const v = parseNumber(buf, s, t);
+          if (!(v - v === 0) || v < 0) {
+            c.slow = true;
+            return i;
+          }
+          c.wBuf[c.rowsInChunk] = v;
         } else {
           const j = r - c.features;
           if (c.numeric[j]) {
@@ -239,6 +249,9 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
   let header: string[] | null = null;
   let featureIdx: Int32Array = new Int32Array(0);
   let labelIdx: Int32Array = new Int32Array(0);
+  let weightIdx = -1;
+  let wWriter: ColumnWriter | null = null;
+  let wBuf = new Float32Array(0);
   let labelNames: string[] = [];
   let kinds: LabelKind[] = [];
   let vocab: Array<Map<string, number>> = [];
@@ -286,8 +299,9 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
     featureIdx = Int32Array.from(roles.features.map((n) => index.get(n)!));
     labelIdx = Int32Array.from(roles.labels.map((n) => index.get(n)!));
     labelNames = roles.labels;
+    weightIdx = roles.weight === undefined ? -1 : index.get(roles.weight)!;
     header = names;
-    const perRow = Math.max(1, F() + L());
+    const perRow = Math.max(1, F() + L() + (weightIdx >= 0 ? 1 : 0));
     chunkRows = Math.max(1, Math.floor(CHUNK_VALUES / perRow));
   };
 
@@ -299,6 +313,11 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
       xWriter = await stage.column('x', opts.xName ?? null, 'float32', [F()]);
       xWriter.extra.columns = Array.from(featureIdx, (k) => header![k]!);
       xBuf = new Float32Array(chunkRows * F());
+    }
+    if (weightIdx >= 0) {
+      wWriter = await stage.column('w', null, 'float32', []);
+      wWriter.extra.columns = [header![weightIdx]!];
+      wBuf = new Float32Array(chunkRows);
     }
     if (L() > 0) {
       const allStrings = kinds.every((k) => k === 'string');
@@ -315,6 +334,7 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
   const flush = async () => {
     if (rowsInChunk === 0) return;
     if (xWriter) await xWriter.append(xBuf.subarray(0, rowsInChunk * F()));
+    if (wWriter) await wWriter.append(wBuf.subarray(0, rowsInChunk));
     if (yWriter) {
       const ys = yBuf.subarray(0, rowsInChunk * L());
       if (yRaw) {
@@ -345,6 +365,13 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
           : `column "${header![k]}" holds ${JSON.stringify(text.slice(0, 40))} in data row ${dataRows + 1}, not a finite number; give non-numeric columns as label= or leave them out of features=`);
       }
       xBuf[o++] = v;
+    }
+    if (weightIdx >= 0) {
+      const v = fieldNumber(buf, weightIdx);
+      if (!Number.isFinite(v) || v < 0) {
+        fail(`sample-weight column "${header![weightIdx]}" holds ${JSON.stringify(fieldText(buf, weightIdx).slice(0, 40))} in data row ${dataRows + 1}; sample weights must be numbers >= 0`);
+      }
+      wBuf[rowsInChunk] = v;
     }
     o = rowsInChunk * l;
     for (let j = 0; j < l; j++) {
@@ -380,12 +407,13 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
       role = new Int32Array(header!.length).fill(-1);
       featureIdx.forEach((k, j) => (role![k] = j));
       labelIdx.forEach((k, j) => (role![k] = F() + j));
+      if (weightIdx >= 0) role[weightIdx] = F() + L();
     }
     const limit = final ? buf.length : buf.lastIndexOf(LF) + 1;
     if (limit <= i) return { i, slow: false };
     const c: FastRows = {
       delim: opts.delimiter, role, features: F(), labels: L(), numeric: Uint8Array.from(kinds, (k) => (k === 'number' ? 1 : 0)), vocab,
-      xBuf, yBuf, chunkRows, rowsInChunk, dataRows, slow: false,
+      xBuf, yBuf, wBuf, chunkRows, rowsInChunk, dataRows, slow: false,
     };
     const next = fastRows(buf, i, limit, c);
     rowsInChunk = c.rowsInChunk;
@@ -399,7 +427,7 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
     if (first && buf.length >= 3 && buf[0] === 0xef && buf[1] === 0xbb && buf[2] === 0xbf) i = 3;
     const quoteFree = buf.indexOf(QUOTE, i) < 0;
     while (i < buf.length) {
-      if (quoteFree && header && (xWriter || yWriter)) {
+      if (quoteFree && header && (xWriter || yWriter || wWriter)) {
         const r = fast(buf, i, final);
         i = r.i;
         if (rowsInChunk === chunkRows) {
@@ -417,7 +445,7 @@ export async function ingestCsv(source: AsyncIterable<Buffer | Uint8Array | stri
         first = false;
         continue;
       }
-      if (dataRows === 0 && !xWriter && !yWriter) await startColumns(buf);
+      if (dataRows === 0 && !xWriter && !yWriter && !wWriter) await startColumns(buf);
       onRow(buf);
       if (rowsInChunk === chunkRows) await flush();
     }
@@ -508,10 +536,16 @@ export function nameList(value: string | undefined): string[] {
  * Roles from `label=` and `features=` (features default to every other column); throws
  * naming an unknown column.
  */
-export function queryRoles(labels: string[], features: string[] | null, path: { label: string; features: string }): (header: string[]) => CsvRoles {
+export function queryRoles(labels: string[], features: string[] | null, path: { label: string; features: string; weight?: string }, weight?: string): (header: string[]) => CsvRoles {
   return (header) => {
     const known = new Set(header);
     const list = header.length > 12 ? `${header.slice(0, 12).join(', ')}, ...` : header.join(', ');
+    const wPath = path.weight ?? 'query.sample_weight';
+    if (weight !== undefined) {
+      if (!known.has(weight)) throw new SpecError(wPath, `sample-weight column "${weight}" is not in the CSV header (${list})`, 'DATASET_INVALID');
+      if (labels.includes(weight)) throw new SpecError(wPath, `column "${weight}" cannot be both a label and the sample weight`, 'DATASET_INVALID');
+      if (features?.includes(weight)) throw new SpecError(wPath, `column "${weight}" cannot be both a feature and the sample weight`, 'DATASET_INVALID');
+    }
     for (const l of labels) if (!known.has(l)) throw new SpecError(path.label, `label column "${l}" is not in the CSV header (${list})`, 'DATASET_INVALID');
     if (new Set(labels).size !== labels.length) throw new SpecError(path.label, 'a label column is named twice', 'DATASET_INVALID');
     let feats: string[];
@@ -523,9 +557,9 @@ export function queryRoles(labels: string[], features: string[] | null, path: { 
       if (new Set(features).size !== features.length) throw new SpecError(path.features, 'a feature column is named twice', 'DATASET_INVALID');
       feats = features;
     } else {
-      feats = header.filter((h) => !labels.includes(h));
+      feats = header.filter((h) => !labels.includes(h) && h !== weight);
     }
     if (feats.length === 0) throw new SpecError(path.features, 'the CSV has no feature columns left for x', 'DATASET_INVALID');
-    return { features: feats, labels };
+    return { features: feats, labels, ...(weight !== undefined ? { weight } : {}) };
   };
 }

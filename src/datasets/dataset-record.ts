@@ -37,6 +37,8 @@ export interface DatasetRecord {
   samples: number;
   x_columns: ColumnInfo[];
   y_columns: ColumnInfo[];
+  /** Keras's sample_weight: one number >= 0 per sample (shape []), when the dataset has one. */
+  w_column?: ColumnInfo;
   created_at: string;
   /** 2 for datasets with dtypes and statistics; absent for the first format (float32 only). */
   format?: number;
@@ -111,7 +113,13 @@ export function publicDataset(rec: DatasetRecord) {
     ...(rec.builtin ? { builtin: true } : {}),
     ...(rec.attribution ? { attribution: rec.attribution } : {}),
     ...(rec.split_of ? { split_of: rec.split_of } : {}),
+    ...(rec.w_column ? { sample_weight: sampleWeightOf(rec.w_column) } : {}),
   };
+}
+
+/** The sample-weight column as the API shows it. */
+function sampleWeightOf(c: ColumnInfo) {
+  return { shape: c.shape, dtype: c.dtype, min: c.min, max: c.max, ...(c.mean !== undefined ? { mean: c.mean } : {}) };
 }
 
 /** Bytes one sample of these columns takes as float32 (what training feeds). */

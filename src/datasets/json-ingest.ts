@@ -9,9 +9,9 @@ const NAME_RE = /^[A-Za-z0-9_.-]{1,128}$/;
  * input / output name) into validated float32 columns of one sample count.
  */
 export function columnsFromJson(
-  body: { x: unknown; y?: unknown },
+  body: { x: unknown; y?: unknown; sample_weight?: unknown },
   limits: { datasetSamples: number; datasetValues: number },
-): { samples: number; x: ColumnToWrite[]; y: ColumnToWrite[] } {
+): { samples: number; x: ColumnToWrite[]; y: ColumnToWrite[]; w: ColumnToWrite | null } {
   let budget = limits.datasetValues;
   let samples: number | undefined;
   let samplesFrom = '';
@@ -49,5 +49,18 @@ export function columnsFromJson(
   };
   const x = side(body.x, 'x');
   const y = side(body.y, 'y');
-  return { samples: samples ?? 0, x, y };
+  let w: ColumnToWrite | null = null;
+  if (body.sample_weight !== undefined && body.sample_weight !== null) {
+    // Keras's sample_weight: one number >= 0 per sample.
+    const flat = flattenSamples(body.sample_weight, 'sample_weight', budget);
+    if (flat.shape.length > 1 || (flat.shape.length === 1 && flat.shape[0] !== 1)) {
+      throw new SpecError('sample_weight', `sample_weight must hold one number per sample, got samples of shape [${flat.shape.join(', ')}]`, 'DATASET_INVALID');
+    }
+    if (samples !== undefined && flat.samples !== samples) {
+      throw new SpecError('sample_weight', `sample_weight has ${flat.samples} entries but ${samplesFrom} has ${samples}; give one weight per sample`, 'DATASET_INVALID');
+    }
+    if (flat.samples > 0 && !(flat.min >= 0)) throw new SpecError('sample_weight', `sample_weight holds ${flat.min}; sample weights must be numbers >= 0`, 'DATASET_INVALID');
+    w = { info: { name: null, shape: [], dtype: 'float32', min: flat.min, max: flat.max, file: 'w-0.f32' }, data: flat.data };
+  }
+  return { samples: samples ?? 0, x, y, w };
 }

@@ -173,7 +173,7 @@ export interface NpyLimits {
 export async function ingestNpy(
   source: AsyncIterable<Buffer | Uint8Array> | Iterable<Buffer | Uint8Array>,
   stage: DatasetStage,
-  side: 'x' | 'y',
+  side: 'x' | 'y' | 'w',
   name: string | null,
   limits: NpyLimits,
   where: string,

@@ -11,6 +11,8 @@ import { ingestNpy, type NpyLimits } from './npy.ts';
 import type { DatasetStage } from './stage.ts';
 
 const ENTRY_RE = /^(x|y)(?:_(.+))?\.npy$/;
+/** The optional sample-weight array (Keras's sample_weight). */
+const WEIGHT_ENTRY = 'sample_weight.npy';
 
 function openZip(file: string): Promise<yauzl.ZipFile> {
   return new Promise((resolve, reject) => {
@@ -51,15 +53,16 @@ export async function ingestNpz(file: string, stage: DatasetStage, limits: NpyLi
       throw new SpecError(where, `the .npz archive is damaged: ${(err as Error).message}`, 'DATASET_INVALID');
     }
     const arrays = list.filter((e) => !e.fileName.endsWith('/'));
-    const unknown = arrays.filter((e) => !ENTRY_RE.test(e.fileName)).map((e) => e.fileName.replace(/\.npy$/, ''));
+    const unknown = arrays.filter((e) => !ENTRY_RE.test(e.fileName) && e.fileName !== WEIGHT_ENTRY).map((e) => e.fileName.replace(/\.npy$/, ''));
     if (unknown.length) {
-      throw new SpecError(where, `the .npz holds ${unknown.map((n) => `"${n}"`).join(', ')}; name its arrays x and y, or x_<input> and y_<output> (np.savez(f, x=x, y=y))`, 'DATASET_INVALID');
+      throw new SpecError(where, `the .npz holds ${unknown.map((n) => `"${n}"`).join(', ')}; name its arrays x and y, or x_<input> and y_<output>, and optionally sample_weight (np.savez(f, x=x, y=y))`, 'DATASET_INVALID');
     }
-    // x first, then y, each in archive order.
-    arrays.sort((a, b) => ENTRY_RE.exec(a.fileName)![1]!.localeCompare(ENTRY_RE.exec(b.fileName)![1]!));
+    // x first, then y, each in archive order, then sample_weight.
+    const sideOf = (e: yauzl.Entry) => (e.fileName === WEIGHT_ENTRY ? 'w' : ENTRY_RE.exec(e.fileName)![1]!);
+    arrays.sort((a, b) => sideOf(a).localeCompare(sideOf(b)));
     for (const entry of arrays) {
-      const [, side, name] = ENTRY_RE.exec(entry.fileName)!;
-      const label = name === undefined ? side! : `${side}_${name}`;
+      const [, side, name] = entry.fileName === WEIGHT_ENTRY ? [null, 'w', undefined] : ENTRY_RE.exec(entry.fileName)!;
+      const label = side === 'w' ? 'sample_weight' : name === undefined ? side! : `${side}_${name}`;
       if (entry.uncompressedSize > limits.bytes + (1 << 20)) {
         throw new ApiError('PAYLOAD_TOO_LARGE', `${label} holds ${entry.uncompressedSize} bytes, over the limit of ${limits.bytes} (MAX_UPLOAD_BYTES)`, label);
       }
@@ -70,7 +73,7 @@ export async function ingestNpz(file: string, stage: DatasetStage, limits: NpyLi
         throw new SpecError(label, `cannot read ${entry.fileName} from the .npz: ${(err as Error).message}`, 'DATASET_INVALID');
       }
       try {
-        await ingestNpy(stream, stage, side as 'x' | 'y', name ?? null, limits, label);
+        await ingestNpy(stream, stage, side as 'x' | 'y' | 'w', name ?? null, limits, label);
       } catch (err) {
         stream.destroy();
         // Errors of the archive itself (inflate, sizes); file-system errors (with a syscall) stay 5xx.

@@ -94,9 +94,10 @@ export async function splitDataset(dataDir: string, tenant: string, src: Dataset
   const seed = opts.seed ?? 0;
   const stratify = Boolean(opts.stratify);
   const dir = datasetDir(dataDir, tenant, src);
-  const cols: ColumnInfo[] = [...src.x_columns, ...src.y_columns];
+  // The sample-weight column (if any) goes along; the order depends on x and y only.
+  const cols: ColumnInfo[] = [...src.x_columns, ...src.y_columns, ...(src.w_column ? [src.w_column] : [])];
   const n = src.samples;
-  const plan = seededEpochPlan(shuffleLayout(n, float32RowBytes(cols), windowBytes), seed, 0);
+  const plan = seededEpochPlan(shuffleLayout(n, float32RowBytes([...src.x_columns, ...src.y_columns]), windowBytes), seed, 0);
   const order = plan.order!;
   const part = assign(order, fractions, stratify ? await classLabels(dir, src) : null);
   const sizes = fractions.map((_, i) => part.reduce((a, p) => a + (p === i ? 1 : 0), 0));
@@ -113,7 +114,7 @@ export async function splitDataset(dataDir: string, tenant: string, src: Dataset
     for (const stage of stages) {
       const ws: ColumnWriter[] = [];
       for (const c of cols) {
-        const side = src.x_columns.includes(c) ? 'x' : 'y';
+        const side = src.x_columns.includes(c) ? 'x' : src.y_columns.includes(c) ? 'y' : 'w';
         const w = await stage.column(side, c.name, c.dtype ?? 'float32', c.shape);
         if (c.columns) w.extra.columns = c.columns;
         if (c.vocabulary) w.extra.vocabulary = c.vocabulary;

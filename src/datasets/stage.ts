@@ -26,9 +26,16 @@ export class DatasetStage {
 
   constructor(readonly dir: string, readonly limits: StageLimits) {}
 
-  /** A new column: `name` null for the single unnamed x (or y). */
-  async column(side: 'x' | 'y', name: string | null, dtype: Dtype, shape: number[]): Promise<ColumnWriter> {
-    const where = name === null ? side : `${side}_${name}`;
+  /** A new column: `name` null for the single unnamed x (or y); side w is the one sample-weight column (unnamed). */
+  async column(side: 'x' | 'y' | 'w', name: string | null, dtype: Dtype, shape: number[]): Promise<ColumnWriter> {
+    if (side === 'w') {
+      if (this.writers.some((w) => w.label.side === 'w')) throw new SpecError('sample_weight', 'sample_weight is given twice', 'DATASET_INVALID');
+      if (shape.reduce((a, b) => a * b, 1) !== 1 || shape.length > 1) {
+        throw new SpecError('sample_weight', `sample_weight must hold one number per sample (shape [samples] or [samples, 1]), got samples of shape [${shape.join(', ')}]`, 'DATASET_INVALID');
+      }
+      name = null;
+    }
+    const where = name === null ? (side === 'w' ? 'sample_weight' : side) : `${side}_${name}`;
     if (name !== null && !NAME_RE.test(name)) {
       throw new SpecError(where, `"${name}" is not a valid ${side === 'x' ? 'input' : 'output'} name (letters, digits, _ . - only)`, 'DATASET_INVALID');
     }
@@ -44,7 +51,7 @@ export class DatasetStage {
   }
 
   /** Closes every column; checks x exists and every column has the same samples. */
-  async finish(): Promise<{ samples: number; x: ColumnInfo[]; y: ColumnInfo[] }> {
+  async finish(): Promise<{ samples: number; x: ColumnInfo[]; y: ColumnInfo[]; w: ColumnInfo | null }> {
     const xs = this.writers.filter((w) => w.label.side === 'x');
     if (xs.length === 0) throw new SpecError('x', 'the dataset has no x', 'DATASET_INVALID');
     const first = xs[0]!;
@@ -57,7 +64,9 @@ export class DatasetStage {
     const infos: ColumnInfo[] = [];
     for (const w of this.writers) infos.push(await w.finish());
     const byName = (side: string) => infos.filter((_, i) => this.writers[i]!.label.side === side);
-    return { samples: first.rows, x: byName('x'), y: byName('y') };
+    const w = byName('w')[0] ?? null;
+    if (w && !(w.min >= 0)) throw new SpecError('sample_weight', `sample_weight holds ${w.min}; sample weights must be numbers >= 0`, 'DATASET_INVALID');
+    return { samples: first.rows, x: byName('x'), y: byName('y'), w };
   }
 
   async abort(): Promise<void> {
@@ -65,7 +74,7 @@ export class DatasetStage {
   }
 }
 
-/** The dataset-level checksum: SHA-256 over each column file's hash, in x then y order. */
+/** The dataset-level checksum: SHA-256 over each column file's hash, in x, y, then sample-weight order. */
 export function datasetChecksum(cols: ColumnInfo[]): string {
   const h = createHash('sha256');
   for (const c of cols) h.update(`${c.file}:${c.sha256 ?? ''}\n`);
@@ -104,7 +113,7 @@ export async function createDatasets(dataDir: string, tenant: string, metas: Dat
     const recs: DatasetRecord[] = [];
     for (let i = 0; i < stages.length; i++) {
       const cols = await stages[i]!.finish();
-      const all = [...cols.x, ...cols.y];
+      const all = [...cols.x, ...cols.y, ...(cols.w ? [cols.w] : [])];
       const meta = metas[i]!;
       const rec: DatasetRecord = {
         id: ids[i]!,
@@ -112,6 +121,7 @@ export async function createDatasets(dataDir: string, tenant: string, metas: Dat
         samples: cols.samples,
         x_columns: cols.x,
         y_columns: cols.y,
+        ...(cols.w ? { w_column: cols.w } : {}),
         created_at: new Date().toISOString(),
         format: FORMAT,
         source: meta.source,

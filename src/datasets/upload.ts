@@ -22,6 +22,7 @@ export interface UploadQuery {
   label?: string;
   features?: string;
   delimiter?: string;
+  sample_weight?: string;
 }
 
 const PART_RE = /^(x|y)(?:_(.+))?$/;
@@ -60,12 +61,12 @@ async function* ungzipErrors(source: AsyncIterable<Buffer>): AsyncGenerator<Buff
   }
 }
 
-const KNOWN_QUERY = new Set(['name', 'label', 'features', 'delimiter', 'access_token']);
+const KNOWN_QUERY = new Set(['name', 'label', 'features', 'delimiter', 'sample_weight', 'access_token']);
 
 /** Streamed uploads refuse query parameters they do not know (a typo in label= would lose y). */
 export function checkUploadQuery(query: Record<string, unknown>): void {
   for (const key of Object.keys(query)) {
-    if (!KNOWN_QUERY.has(key)) throw new ApiError('VALIDATION_FAILED', `query.${key} is not a known parameter (name, label, features, delimiter)`, `query.${key}`);
+    if (!KNOWN_QUERY.has(key)) throw new ApiError('VALIDATION_FAILED', `query.${key} is not a known parameter (name, label, features, delimiter, sample_weight)`, `query.${key}`);
   }
 }
 
@@ -96,7 +97,7 @@ export async function uploadCsv(req: FastifyRequest, config: Config, tenant: str
   return createDataset(config.dataDir, tenant, { name, source: 'csv' }, limits(config), async (stage) => {
     await ingestCsv(body, stage, {
       delimiter,
-      roles: queryRoles(labels, features, { label: 'query.label', features: 'query.features' }),
+      roles: queryRoles(labels, features, { label: 'query.label', features: 'query.features', weight: 'query.sample_weight' }, query.sample_weight === undefined || query.sample_weight === '' ? undefined : query.sample_weight.trim()),
       maxColumns: config.limits.uploadColumns,
       where: 'body',
     });
@@ -162,14 +163,14 @@ export async function uploadMultipart(req: FastifyRequest, config: Config, tenan
           }
           throw new SpecError(part.fieldname, `unexpected form field "${part.fieldname}"; send x and y as files (.npy or .csv) and the name as ?name= or a "name" field`, 'DATASET_INVALID');
         }
-        const m = PART_RE.exec(part.fieldname);
+        const m = part.fieldname === 'sample_weight' ? (['sample_weight', 'w'] as unknown as RegExpExecArray) : PART_RE.exec(part.fieldname);
         if (!m) {
           part.file?.resume();
-          throw new SpecError(part.fieldname, `unexpected part "${part.fieldname}"; name the parts x and y, or x_<input> and y_<output>`, 'DATASET_INVALID');
+          throw new SpecError(part.fieldname, `unexpected part "${part.fieldname}"; name the parts x and y, or x_<input> and y_<output>, and optionally sample_weight`, 'DATASET_INVALID');
         }
         if (seen.has(part.fieldname)) throw new SpecError(part.fieldname, `part ${part.fieldname} is given twice`, 'DATASET_INVALID');
         seen.add(part.fieldname);
-        const side = m[1] as 'x' | 'y';
+        const side = m[1] as 'x' | 'y' | 'w';
         const colName = m[2] ?? null;
         await ingestPart(limited(part.file!, lim.bytes, 'the body', counter), stage, side, colName, part.fieldname, config);
       }
@@ -182,7 +183,7 @@ export async function uploadMultipart(req: FastifyRequest, config: Config, tenan
 }
 
 /** One multipart part: a .npy (sniffed by its magic) or a CSV with a header row. */
-async function ingestPart(source: AsyncIterable<Buffer>, stage: DatasetStage, side: 'x' | 'y', name: string | null, where: string, config: Config): Promise<void> {
+async function ingestPart(source: AsyncIterable<Buffer>, stage: DatasetStage, side: 'x' | 'y' | 'w', name: string | null, where: string, config: Config): Promise<void> {
   const it = source[Symbol.asyncIterator]();
   const first = await it.next();
   if (first.done) throw new SpecError(where, `part ${where} is empty`, 'DATASET_INVALID');
@@ -200,7 +201,11 @@ async function ingestPart(source: AsyncIterable<Buffer>, stage: DatasetStage, si
   }
   await ingestCsv(rest(), stage, {
     delimiter: 44,
-    roles: (header) => (side === 'x' ? { features: header, labels: [] } : { features: [], labels: header }),
+    roles: (header) => {
+      if (side !== 'w') return side === 'x' ? { features: header, labels: [] } : { features: [], labels: header };
+      if (header.length !== 1) throw new SpecError(where, `a CSV sample_weight part must have one column, got ${header.length}`, 'DATASET_INVALID');
+      return { features: [], labels: [], weight: header[0]! };
+    },
     xName: name,
     yName: name,
     maxColumns: config.limits.uploadColumns,

@@ -27,10 +27,16 @@ export interface FitParams {
   callbacks?: Array<Record<string, unknown>>;
   /** The fit fails as TIMED_OUT past this much training time (over every attempt). */
   max_seconds?: number;
+  /** false: ignore the dataset's sample-weight column (default: use it). */
+  sample_weight?: boolean;
+  /** Keras's steps_per_epoch (batches per epoch over a stream of `epochs` passes). */
+  steps_per_epoch?: number;
 }
 
 export interface EvaluateParams {
   batch_size: number;
+  /** false: ignore the dataset's sample-weight column (default: use it). */
+  sample_weight?: boolean;
 }
 
 export interface JobError {
@@ -58,6 +64,8 @@ export interface JobRecord {
   model_version: number | null;
   /** With model_checkpoint(save_best_only): the epoch whose weights became model_version. */
   best_epoch?: number | null;
+  /** What the job did differently from what was asked (OUT_OF_DATA: steps_per_epoch ran past the data). */
+  warnings?: JobError[];
   attempts: number;
   worker_id: string | null;
   created_at: string;

@@ -128,7 +128,7 @@ const datasetRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app,
       const columns = columnsFromJson(body, config.limits);
       if (columns.samples === 0) throw new ApiError('DATASET_INVALID', 'the dataset has no samples', 'x');
       rec = await createDataset(config.dataDir, req.tenant, { name: body.name, source: 'json' }, { rows: config.limits.datasetSamples, columns: Infinity }, async (stage) => {
-        for (const [side, cols] of [['x', columns.x], ['y', columns.y]] as const) {
+        for (const [side, cols] of [['x', columns.x], ['y', columns.y], ['w', columns.w ? [columns.w] : []]] as const) {
           for (const c of cols) {
             const w = await stage.column(side, c.info.name, 'float32', c.info.shape);
             await w.append(c.data);

@@ -111,7 +111,7 @@ const jobRoutes: FastifyPluginAsyncTypebox<{ config: Config }> = async (app, { c
     if (!model.versions.some((v) => v.version === version)) throw new ApiError('NOT_FOUND', `the model has no version ${version}`, 'version');
     const ds = await findOr404<DatasetRecord>(app, 'dataset', req.tenant, req.body.dataset_id, 'dataset_id');
     checkDataset(model, requireCompiled(model), ds, 'dataset_id');
-    const job = newJob('evaluate', model, ds.id, { batch_size: req.body.batch_size }, model.compiled);
+    const job = newJob('evaluate', model, ds.id, { batch_size: req.body.batch_size, ...(req.body.sample_weight === false ? { sample_weight: false } : {}) }, model.compiled);
     job.base_version = version;
     await enqueueJob(app, config.keyPrefix, req.tenant, job, config.jobAttempts);
     return reply.code(202).header('Location', `/v1/jobs/${job.id}`).send(publicJob(job));

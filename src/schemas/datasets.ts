@@ -35,6 +35,9 @@ export const DatasetBody = Type.Object(
     y: Type.Union([Type.Array(Type.Unknown()), Type.Record(Type.String(), Type.Array(Type.Unknown()))], {
       description: 'Targets: one entry per sample, or an object keyed by model output name.',
     }),
+    sample_weight: Type.Optional(Type.Array(Type.Number({ minimum: 0 }), {
+      description: 'Keras\'s sample_weight: one number >= 0 per sample, multiplying that sample\'s loss in fit and evaluate.',
+    })),
   },
   { additionalProperties: false },
 );
@@ -46,6 +49,7 @@ export const DatasetUploadQuery = Type.Object(
     label: Type.Optional(Type.String({ maxLength: 4096, description: 'CSV: the label column(s), comma-separated; one gives y of shape [], k give shape [k]. String columns are mapped to integers (sorted vocabulary).' })),
     features: Type.Optional(Type.String({ maxLength: 65536, description: 'CSV: the feature columns for x, comma-separated (default: every column not a label).' })),
     delimiter: Type.Optional(Type.String({ minLength: 1, maxLength: 3, description: 'CSV field separator: one character, or "tab" (default ",").' })),
+    sample_weight: Type.Optional(Type.String({ minLength: 1, maxLength: 1024, description: 'CSV: the column holding each sample\'s weight (Keras\'s sample_weight, numbers >= 0); it is neither a feature nor a label.' })),
   },
   // JSON bodies ignore the query (as before); streamed uploads refuse parameters they do not know.
   { additionalProperties: true },
@@ -90,6 +94,13 @@ export const Dataset = Type.Object(
     })),
     builtin: Type.Optional(Type.Boolean({ description: 'A built-in dataset, present in every tenant and read-only.' })),
     attribution: Type.Optional(Type.String()),
+    sample_weight: Type.Optional(Type.Object({
+      shape: Type.Array(Type.Integer()),
+      dtype: Type.String(),
+      min: Type.Number(),
+      max: Type.Number(),
+      mean: Type.Optional(Type.Number()),
+    }, { description: 'The dataset\'s sample-weight column (Keras\'s sample_weight: one number >= 0 per sample), when it has one; fit and evaluate use it unless told "sample_weight": false.' })),
     split_of: Type.Optional(Type.Object({
       dataset_id: Type.String(),
       part: Type.Integer(),

@@ -17,6 +17,8 @@ export const FitBody = Type.Object(
     compile: Type.Optional(Type.Object({}, { additionalProperties: true, description: 'Recompiles the model before this fit, as model.compile() does in Keras: later fits and evaluates use it too. Required when the model was created without compile.' })),
     callbacks: Type.Optional(Type.Array(Callback, { maxItems: 16, description: 'Keras callbacks by name with Keras\'s arguments: early_stopping, reduce_lr_on_plateau, terminate_on_nan, model_checkpoint.' })),
     max_seconds: Type.Optional(Type.Integer({ minimum: 1, description: 'Fail the fit as TIMED_OUT once it has trained this long (over every attempt); the model keeps its previous version.' })),
+    sample_weight: Type.Optional(Type.Boolean({ description: 'Use the dataset\'s sample-weight column, when it has one (default true); false trains unweighted.' })),
+    steps_per_epoch: Type.Optional(Type.Integer({ minimum: 1, description: 'Batches per epoch (Keras): the batches of `epochs` shuffled passes over the data form one stream, epoch e runs batches [e*S, (e+1)*S); when the stream runs out, training stops there with an OUT_OF_DATA warning.' })),
   },
   { additionalProperties: false },
 );
@@ -26,6 +28,7 @@ export const EvaluateBody = Type.Object(
     dataset_id: Type.String({ minLength: 1, maxLength: 64 }),
     batch_size: Type.Integer({ minimum: 1, default: 32 }),
     version: Type.Optional(Type.Integer({ minimum: 1, description: 'Model version to evaluate (default: newest).' })),
+    sample_weight: Type.Optional(Type.Boolean({ description: 'Weight the losses by the dataset\'s sample-weight column, when it has one (default true).' })),
   },
   { additionalProperties: false },
 );
@@ -46,6 +49,7 @@ export const Job = Type.Object(
     error: Type.Union([Type.Object({ code: Type.String(), message: Type.String() }), Type.Null()]),
     base_version: Type.Union([Type.Integer(), Type.Null()]),
     model_version: Type.Union([Type.Integer(), Type.Null()]),
+    warnings: Type.Optional(Type.Array(Type.Object({ code: Type.String(), message: Type.String() }), { description: 'What the job did differently from what was asked, e.g. OUT_OF_DATA: steps_per_epoch x epochs needed more batches than epochs passes over the data hold, so training stopped early (as Keras does).' })),
     best_epoch: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'With model_checkpoint(save_best_only): the epoch whose weights became model_version.' })),
     attempts: Type.Integer(),
     created_at: Timestamp,
