@@ -1,5 +1,5 @@
 import type { Dtype } from './dtypes.ts';
-import type { FeatureStats } from './stats.ts';
+import type { ColumnStats, FeatureStats } from './stats.ts';
 
 /**
  * A stored column: its per-sample shape, dtype, value range (for label checks) and, for
@@ -60,15 +60,8 @@ export interface DatasetRecord {
 
 type TensorSpec = { shape: number[]; dtype: string };
 
-/** A column's statistics as the API shows them. */
-type PublicStats = {
-  min: number;
-  max: number;
-  mean: number;
-  std: number;
-  features?: FeatureStats;
-  class_counts?: Record<string, number>;
-};
+/** A column's statistics as the API shows them: the stored ones. */
+type PublicStats = ColumnStats;
 
 /** x or y as API.md shows it: one entry for the unnamed single column, else keyed by name. */
 function bySide<T>(cols: ColumnInfo[], pick: (c: ColumnInfo) => T | undefined): T | Record<string, T> | null {
