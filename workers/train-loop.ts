@@ -323,6 +323,12 @@ function regularizationLosses(model: tf.LayersModel): tf.Scalar[] {
  * class weight) scale every output's per-sample losses; metrics are not weighted (Keras's plain metrics).
  */
 function stepValues(model: tf.LayersModel, fns: StepFns, preds: tf.Tensor[], ys: tf.Tensor[], sampleWeights: tf.Tensor | null): { total: tf.Scalar; vec: tf.Tensor1D } {
+  const { total, outLosses } = stepLosses(model, fns, preds, ys, sampleWeights);
+  return { total, vec: logVector(fns, total, outLosses, preds, ys) };
+}
+
+/** The step's total loss (what is minimised, regularisation included) and each output's loss. */
+function stepLosses(model: tf.LayersModel, fns: StepFns, preds: tf.Tensor[], ys: tf.Tensor[], sampleWeights: tf.Tensor | null): { total: tf.Scalar; outLosses: tf.Scalar[] } {
   const outLosses = preds.map((pred, i) => {
     let perSample = fns.losses[i]!(ys[i]!, pred);
     // Keras's SUM_OVER_BATCH_SIZE with sample weights: sum(loss * w) / number of loss values.
@@ -332,11 +338,15 @@ function stepValues(model: tf.LayersModel, fns: StepFns, preds: tf.Tensor[], ys:
   let total = outLosses.map((l, i) => l.mul(fns.weights[i]!)).reduce((a, b) => a.add(b)) as tf.Scalar;
   // Regularisation penalties are part of the loss Keras reports (and of val_loss).
   for (const reg of regularizationLosses(model)) total = total.add(reg);
+  return { total, outLosses };
+}
+
+/** The log vector in key order: [total, <out>_loss..., metric means..., confusion counts...]. */
+function logVector(fns: StepFns, total: tf.Scalar, outLosses: tf.Scalar[], preds: tf.Tensor[], ys: tf.Tensor[]): tf.Tensor1D {
   const metricMeans = fns.metrics.map(([i, fn]) => (fn ? fn(ys[i]!, preds[i]!).mean() as tf.Scalar : tf.scalar(0)));
   const parts = [total, ...(preds.length > 1 ? outLosses : []), ...metricMeans];
   const counts = fns.stateful.map((s) => s.metric.counts(ys[s.output]!, preds[s.output]!));
-  const vec = counts.length ? tf.concat([tf.stack(parts), ...counts]) : tf.stack(parts);
-  return { total, vec: vec as tf.Tensor1D };
+  return (counts.length ? tf.concat([tf.stack(parts), ...counts]) : tf.stack(parts)) as tf.Tensor1D;
 }
 
 function classWeightTable(classWeight: Record<string, number> | undefined, compiled: CompiledConfig, y: DataColumn[]): { table: number[] } | null {
@@ -609,21 +619,26 @@ export async function fit(
           const cwBatch = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
           sw = cwBatch && wBatch ? tf.tidy(() => cwBatch.mul(wBatch.reshape([-1]))) : cwBatch ?? wBatch;
           if (cwBatch && cwBatch !== sw) cwBatch.dispose();
-          const lossAndLogs = (training: boolean) => {
-            const preds = applyModel(model, xs, training);
-            const out = stepValues(model, fns, preds, ys, sw);
-            // The log values outlive the gradient scope; they are disposed after accumulation.
-            vec = tf.keep(out.vec);
+          // Only the loss is computed on the gradient tape; the metrics and the log vector come after,
+          // from the kept predictions (no tape records, no saved tensors for them).
+          let kept: tf.Tensor[] = [];
+          let outLosses: tf.Scalar[] = [];
+          let preds: tf.Tensor[] = [];
+          const lossOnly = (training: boolean) => {
+            preds = applyModel(model, xs, training).map((p) => tf.keep(p));
+            const out = stepLosses(model, fns, preds, ys, sw);
+            outLosses = out.outLosses.map((l) => tf.keep(l));
+            kept = [...preds, ...outLosses];
             return out.total;
           };
-          if (varList.length > 0) {
-            const cost = optimizer.minimize(() => lossAndLogs(true), true, varList);
-            cost?.dispose();
-          } else {
-            // Nothing to train (every layer frozen): still run the model in training mode for the logs.
-            tf.tidy(() => {
-              lossAndLogs(true);
-            });
+          // Nothing to train (every layer frozen): still run the model in training mode for the logs.
+          const total = varList.length > 0
+            ? optimizer.minimize(() => lossOnly(true), true, varList)!
+            : tf.tidy(() => lossOnly(true));
+          try {
+            vec = tf.tidy(() => logVector(fns, total, outLosses, preds, ys));
+          } finally {
+            tf.dispose([total, ...kept]);
           }
           const prev: tf.Tensor1D = accum;
           const bs = end - start;
