@@ -78,7 +78,10 @@ function child(env: Record<string, string>, jobs: unknown[]): { backend: unknown
 // BENCH_STOCK_CPU_ROUNDS rounds only, being slow), and the engine with TF_WASM_THREADS.
 const ROUNDS = Math.max(1, envInt('BENCH_ROUNDS', 5));
 const STOCK_CPU_ROUNDS = envInt('BENCH_STOCK_CPU_ROUNDS', 1);
-const job = (model: ModelKey, n: number, be: 'wasm' | 'cpu', extra: Record<string, unknown> = {}) => ({ model, n, backend: be, reps: 1, batchSize: CONFIG.batch_size, ...extra });
+// A child process starts cold: on wasm, warm it up on 32 batches first (V8's JIT, XNNPACK's
+// packing); one batch left the MLP ~40% under its warm speed. The slow stock-cpu runs keep one.
+const job = (model: ModelKey, n: number, be: 'wasm' | 'cpu', extra: Record<string, unknown> = {}) =>
+  ({ model, n, backend: be, reps: 1, batchSize: CONFIG.batch_size, ...(be === 'wasm' ? { warmup: Math.min(n, 32 * CONFIG.batch_size) } : {}), ...extra });
 const variants: Array<{ name: string; env: Record<string, string>; jobs: (round: number) => unknown[] }> = [];
 let stockNote: string | undefined;
 if (backend.backend !== 'wasm') stockNote = `the backend is ${backend.backend}: the engine's wasm kernels are not in use, nothing to compare`;
