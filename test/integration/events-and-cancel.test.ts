@@ -116,7 +116,7 @@ test('deleting a model while it trains: the job fails saying so, and no record o
     compile: { optimizer: 'sgd', loss: 'mse' },
   }).expect(201)).body;
   await dataAndModel();
-  const job = (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: datasetId, epochs: 3, batch_size: 8 }).expect(202)).body;
+  const job = (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: datasetId, epochs: 10, batch_size: 8 }).expect(202)).body;
   const watch = watchJob(stack.url, job.id);
   await watch.until((e) => e.type === 'batch');
   await api.delete(`/v1/models/${model.id}`).expect(204);
