@@ -15,7 +15,7 @@ import { SpecError } from '../errors.ts';
 import { readInitializer, readRegularizer } from '../model-spec/layer-registry.ts';
 import { asFloatTensor, compileExpression, evaluate, isReservedName } from './evaluate.ts';
 import type { Value } from './functions.ts';
-import { ExpressionError, type Node } from './parser.ts';
+import { ExpressionError, expressionSpecError, type Node } from './parser.ts';
 import { fromSafeText, toSafeText } from './tfjs-safe-text.ts';
 
 /** Limits on one Custom layer's declarations. */
@@ -91,7 +91,7 @@ export function readCustomLayerSpec(raw: { config?: unknown; weights?: unknown; 
     ast = compileExpression(raw.call, new Set([...BUILTIN_NAMES, ...Object.keys(config), ...weights.map((w) => w.name)]));
   } catch (err) {
     if (err instanceof ExpressionError) {
-      throw new SpecError(`${path}.call`, `call: ${err.message}`, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
+      throw expressionSpecError(err, `${path}.call`, `call: ${err.message}`);
     }
     throw err;
   }

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { asFloatTensor, compileExpression, evaluate } from './evaluate.ts';
+import { alignTrue } from '../model-spec/align-targets.ts';
 import { ExpressionError, type Node } from './parser.ts';
 
 export const LOSS_NAMES: ReadonlySet<string> = new Set(['y_true', 'y_pred']);
@@ -25,11 +26,6 @@ function perSample(v: tf.Tensor, batch: number, what: string): tf.Tensor {
   }
   if (v.rank === 1) return v;
   return v.mean(Array.from({ length: v.rank - 1 }, (_, i) => i + 1));
-}
-
-/** Targets given as [batch] for a [batch, 1] output take the prediction's shape, as the built-in losses do. */
-function alignTrue(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
-  return yTrue.rank !== yPred.rank && yTrue.size === yPred.size ? yTrue.reshape(yPred.shape) : yTrue;
 }
 
 /** (yTrue, yPred) -> per-sample values [batch] for a loss or metric expression. */

@@ -14,6 +14,8 @@
  *   args       := arg ("," arg)* ; arg := name "=" expr | expr   (keywords after positionals)
  */
 
+import { SpecError } from '../errors.ts';
+
 /** Limits on one expression; past them the parse fails with EXPRESSION_INVALID. */
 export const EXPRESSION_LIMITS = {
   /** Characters. */
@@ -50,6 +52,11 @@ export class ExpressionError extends Error {
     this.position = position;
     this.expected = expected;
   }
+}
+
+/** The SpecError (422 EXPRESSION_INVALID) an expression problem becomes at `path` of the request. */
+export function expressionSpecError(err: ExpressionError, path: string, message = err.message): SpecError {
+  return new SpecError(path, message, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
 }
 
 type Token =

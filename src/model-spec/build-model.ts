@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../errors.ts';
-import { ExpressionError } from '../expressions/parser.ts';
+import { ExpressionError, expressionSpecError } from '../expressions/parser.ts';
 import { buildKerasModel } from './build-keras.ts';
 import { isKerasModelJson } from './keras-format/normalize.ts';
 import {
@@ -72,7 +72,7 @@ export function guard<T>(path: string, label: string, fn: () => T): T {
     if (err instanceof SpecError) throw err;
     if (err instanceof ExpressionError) {
       const at = err.field ? `${path}.${err.field}` : path;
-      throw new SpecError(at, `${label}${err.field ? `${err.field}: ` : ''}${err.message}`, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
+      throw expressionSpecError(err, at, `${label}${err.field ? `${err.field}: ` : ''}${err.message}`);
     }
     throw new SpecError(path, `${label}${cleanMessage(err)}`);
   }

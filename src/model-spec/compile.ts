@@ -6,7 +6,7 @@
 import { SpecError } from '../errors.ts';
 import { compileExpression } from '../expressions/evaluate.ts';
 import { checkLossExpression, LOSS_NAMES, trialLossExpression } from '../expressions/expression-loss.ts';
-import { ExpressionError } from '../expressions/parser.ts';
+import { ExpressionError, expressionSpecError } from '../expressions/parser.ts';
 import { canonicalLossName, LOSS_SPECS, type ParamSpec } from './losses.ts';
 import { canonicalMetricName, isUnsupportedMetric, METRIC_SPECS } from './metrics.ts';
 import { OPTIMIZER_PARAM_ALIASES, OPTIMIZER_SPECS, SCHEDULE_SPECS, scheduleValue } from './optimizers.ts';
@@ -228,7 +228,7 @@ function lossNames(): string {
 /** A SpecError (EXPRESSION_INVALID) at `path` for an expression problem; anything else is rethrown. */
 function expressionFail(path: string, err: unknown, suffix = ''): never {
   if (!(err instanceof ExpressionError)) throw err;
-  throw new SpecError(path, `${err.message}${suffix}`, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
+  throw expressionSpecError(err, path, `${err.message}${suffix}`);
 }
 
 /** {"expression": "mean(square(y_true - y_pred))"}: a custom loss, checked on each output it applies to. */

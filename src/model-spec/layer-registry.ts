@@ -10,7 +10,7 @@ import { Subtract } from './custom-layers.ts';
 import { KerasFlatten, KerasGRU, MultiHeadAttention, Normalization, ResetAfterGRUCell } from './keras-layers.ts';
 import { registerExpressionActivation } from '../expressions/expression-activation.ts';
 import { customLayerParams, ExpressionLayer, readCustomLayerSpec, type CustomLayerSpec } from '../expressions/expression-layer.ts';
-import { ExpressionError } from '../expressions/parser.ts';
+import { ExpressionError, expressionSpecError } from '../expressions/parser.ts';
 
 /** A shape with its batch dimension first (null where any size fits). */
 export type BatchShape = Array<number | null>;
@@ -255,7 +255,7 @@ function expressionActivation(v: Record<string, unknown>, name: string, path: st
     return registerExpressionActivation(v.expression);
   } catch (err) {
     if (!(err instanceof ExpressionError)) throw err;
-    throw new SpecError(`${path}.expression`, `${name}: ${err.message}`, 'EXPRESSION_INVALID', { position: err.position, expected: err.expected });
+    throw expressionSpecError(err, `${path}.expression`, `${name}: ${err.message}`);
   }
 }
 

@@ -6,6 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { expressionLossFunction } from '../expressions/expression-loss.ts';
+import { alignTrue } from './align-targets.ts';
 import type { LossConfig } from './types.ts';
 
 /** Keras's backend.epsilon(). */
@@ -71,11 +72,6 @@ function perSample(t: tf.Tensor): tf.Tensor {
   return t.mean(axes);
 }
 
-/** Dense targets given as [batch] for a [batch, 1] output (or any same-size layout) take the prediction's shape. */
-function alignTrue(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {
-  if (yTrue.rank !== yPred.rank && yTrue.size === yPred.size) return yTrue.reshape(yPred.shape);
-  return yTrue;
-}
 
 /** Integer class labels ([batch], [batch, 1], ...) as int32 shaped like the prediction without its class axis. */
 export function sparseLabels(yTrue: tf.Tensor, yPred: tf.Tensor): tf.Tensor {

@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { canonicalLossName, lossFunction, nameKey, sparseLabels, LOSS_SPECS, type ParamSpec } from './losses.ts';
 import { expressionLossFunction } from '../expressions/expression-loss.ts';
+import { alignTrue } from './align-targets.ts';
 import type { MetricConfig } from './types.ts';
 
 const K: ParamSpec = { default: 5, kind: 'number', min: 1, describe: 'a positive integer' };
@@ -57,7 +58,7 @@ function inTopK(yPred: tf.Tensor, labels: tf.Tensor, k: number): tf.Tensor {
 const KERAS_METRICS: Record<string, (yTrue: tf.Tensor, yPred: tf.Tensor, p: Record<string, unknown>) => tf.Tensor> = {
   binary_accuracy: (t, p, params) => {
     const threshold = Number(params.threshold ?? 0.5);
-    if (t.rank !== p.rank && t.size === p.size) t = t.reshape(p.shape);
+    t = alignTrue(t, p);
     return t.equal(p.greater(threshold).cast('float32')).cast('float32').mean(-1);
   },
   categorical_accuracy: (t, p) => t.argMax(-1).equal(p.argMax(-1)).cast('float32'),
@@ -68,7 +69,7 @@ const KERAS_METRICS: Record<string, (yTrue: tf.Tensor, yPred: tf.Tensor, p: Reco
   sparse_top_k_categorical_accuracy: (t, p, params) => inTopK(p, sparseLabels(t, p), Number(params.k ?? 5)),
   // keras.metrics.cosine_similarity is the positive similarity (the loss is its negative).
   cosine_similarity: (t, p) => {
-    if (t.rank !== p.rank && t.size === p.size) t = t.reshape(p.shape);
+    t = alignTrue(t, p);
     const norm = (x: tf.Tensor) => x.mul(x.square().sum(-1, true).maximum(1e-12).rsqrt());
     return norm(t).mul(norm(p)).sum(-1);
   },

@@ -5,6 +5,7 @@
  * metric as keras.metrics does.
  */
 import * as tf from '@tensorflow/tfjs';
+import { alignTrue } from './align-targets.ts';
 import type { MetricConfig } from './types.ts';
 
 /** Keras's backend.epsilon(), as AUC's threshold padding uses it. */
@@ -34,7 +35,7 @@ function aucThresholds(n: number): number[] {
 function flatten(yTrue: tf.Tensor, yPred: tf.Tensor, classId: number | null, topK: number | null): [tf.Tensor, tf.Tensor] {
   let p = yPred.cast('float32');
   let t = yTrue.cast('float32');
-  if (t.rank !== p.rank && t.size === p.size) t = t.reshape(p.shape);
+  t = alignTrue(t, p);
   if (topK !== null && p.rank >= 1) {
     // Keras: scores outside the top k of each row are set to -inf before thresholding.
     const k = Math.min(topK, p.shape[p.rank - 1]!);
