@@ -5,6 +5,8 @@
  * and gives no per-batch control. Here each step is optimizer.minimize over
  * model.apply(xs, {training: true}); losses and metrics are accumulated on the
  * device and read back once per epoch (or when a batch hook asks for logs).
+ * A chain of Dense layers on the engine's wasm backend takes the dense fast path instead
+ * (src/engine/dense-trainer.ts): the same steps without a tfjs kernel per operation.
  */
 import * as tf from '@tensorflow/tfjs';
 import { SpecError } from '../src/errors.ts';
@@ -19,6 +21,9 @@ import { epochPlan, seededEpochPlan, sequentialLayout, sequentialPlan, shuffleLa
 import { FileCache, WindowReader, type StoredSlice } from '../src/datasets/reader.ts';
 import type { ColumnInfo } from '../src/datasets/dataset-record.ts';
 import { adaptNormalizationLayers } from '../src/datasets/normalization.ts';
+import { planDenseTraining } from '../src/engine/dense-plan.ts';
+import { DenseTrainer } from '../src/engine/dense-trainer.ts';
+import { wasmTrainingKernelsRegistered } from '../src/engine/wasm-training-kernels.ts';
 
 /** A column read from its file batch by batch (a dataset above DATASET_MEMORY_BYTES). */
 export interface StoredColumn {
@@ -81,6 +86,12 @@ export interface FitOptions {
    * batches of one pass (an epoch is one pass).
    */
   stepsPerEpoch?: number;
+  /**
+   * Whether a model the dense fast path can train (src/engine/dense-plan.ts) takes it, on the
+   * engine's wasm backend, with the data in memory. Default true; false keeps the tfjs path
+   * (tests and the bench compare the two).
+   */
+  denseFastPath?: boolean;
 }
 
 /** Where a run stands, enough to continue it in another process (with the model's weights). */
@@ -130,6 +141,8 @@ export interface FitResult {
    * training") at this epoch and batch of it; the epoch, when it ran any batch, is in the history.
    */
   outOfData?: { epoch: number; batch: number; batchesPerPass: number; stepsPerEpoch: number };
+  /** How the steps ran: the dense fast path, or tfjs kernels (with why not the fast path, when asked for). */
+  engine: { path: 'dense' | 'tfjs'; reason?: string };
 }
 
 type LossFn = (yTrue: tf.Tensor, yPred: tf.Tensor) => tf.Tensor;
@@ -561,6 +574,8 @@ export async function fit(
   if (opts.resume?.optimizerWeights?.length) await optimizer.setWeights(opts.resume.optimizerWeights);
   const resume = opts.resume;
   const cwTable = cw ? tf.tensor1d(cw.table, 'float32') : null;
+  const dense = denseTrainer(opts, model, compiled, fns, optimizer, varList, x, yw, disk || !!cw || !!w);
+  const fast = dense.trainer;
   let stopped = false;
   let epochsRun = 0;
   let accum: tf.Tensor1D | null = null;
@@ -584,11 +599,66 @@ export async function fit(
     return pass;
   };
 
+  // One step through tfjs: the loss on the gradient tape, optimizer.minimize, the log vector added to accum.
+  const tfjsStep = async (p: { order: Int32Array; feed: DiskFeed | null }, start: number, end: number): Promise<void> => {
+    let xs: tf.Tensor[];
+    let ys: tf.Tensor[];
+    if (p.feed) {
+      const t = await p.feed.next(start, end, end < nTrain ? [end, Math.min(nTrain, end + batchSize)] : null);
+      xs = t.slice(0, x.length);
+      ys = t.slice(x.length);
+    } else {
+      xs = xb!.gather(p.order, start, end);
+      ys = yb!.gather(p.order, start, end);
+    }
+    const wBatch = w ? ys.pop()! : null;
+    let sw: tf.Tensor | null = null;
+    let vec: tf.Tensor1D | null = null;
+    try {
+      // Keras: the class weight multiplies into the sample weight.
+      const cwBatch = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
+      sw = cwBatch && wBatch ? tf.tidy(() => cwBatch.mul(wBatch.reshape([-1]))) : cwBatch ?? wBatch;
+      if (cwBatch && cwBatch !== sw) cwBatch.dispose();
+      // Only the loss is computed on the gradient tape; the metrics and the log vector come after,
+      // from the kept predictions (no tape records, no saved tensors for them).
+      let kept: tf.Tensor[] = [];
+      let outLosses: tf.Scalar[] = [];
+      let preds: tf.Tensor[] = [];
+      const lossOnly = (training: boolean) => {
+        preds = applyModel(model, xs, training).map((p) => tf.keep(p));
+        const out = stepLosses(model, fns, preds, ys, sw);
+        outLosses = out.outLosses.map((l) => tf.keep(l));
+        kept = [...preds, ...outLosses];
+        return out.total;
+      };
+      // Nothing to train (every layer frozen): still run the model in training mode for the logs.
+      const total = varList.length > 0
+        ? optimizer.minimize(() => lossOnly(true), true, varList)!
+        : tf.tidy(() => lossOnly(true));
+      try {
+        vec = tf.tidy(() => logVector(fns, total, outLosses, preds, ys));
+      } finally {
+        tf.dispose([total, ...kept]);
+      }
+      const prev: tf.Tensor1D = accum!;
+      const bs = end - start;
+      accum = tf.tidy(() => prev.add(vec!.mul(stepScale(fns, bs))) as tf.Tensor1D);
+      prev.dispose();
+    } finally {
+      tf.dispose([...xs, ...ys]);
+      if (wBatch) wBatch.dispose();
+      if (sw && !sw.isDisposed) sw.dispose();
+      if (vec) (vec as tf.Tensor).dispose();
+    }
+  };
+
   try {
     for (let epoch = resume?.epoch ?? initialEpoch; epoch < epochs; epoch++) {
       // A resumed epoch continues after its last checkpointed batch, with that batch's sums.
       const resumeHere = resume && epoch === resume.epoch && resume.batch > 0;
-      accum = resumeHere && resume.sums ? tf.tensor1d(resume.sums) : tf.zeros([fns.width]);
+      const startSums = resumeHere && resume.sums ? resume.sums : null;
+      if (fast) fast.resetSums(startSums);
+      else accum = startSums ? tf.tensor1d(startSums) : tf.zeros([fns.width]);
       let seen = resumeHere ? resume.seen : 0;
       let batch = resumeHere ? resume.batch : 0;
       for (; batch < S; batch++) {
@@ -601,68 +671,23 @@ export async function fit(
         const k = g % perPass;
         const start = k * batchSize;
         const end = Math.min(nTrain, start + batchSize);
-        let xs: tf.Tensor[];
-        let ys: tf.Tensor[];
-        if (p.feed) {
-          const t = await p.feed.next(start, end, end < nTrain ? [end, Math.min(nTrain, end + batchSize)] : null);
-          xs = t.slice(0, x.length);
-          ys = t.slice(x.length);
-        } else {
-          xs = xb!.gather(p.order, start, end);
-          ys = yb!.gather(p.order, start, end);
-        }
-        const wBatch = w ? ys.pop()! : null;
-        let sw: tf.Tensor | null = null;
-        let vec: tf.Tensor1D | null = null;
-        try {
-          // Keras: the class weight multiplies into the sample weight.
-          const cwBatch = cwTable ? sampleClassWeights(cwTable, ys[0]!) : null;
-          sw = cwBatch && wBatch ? tf.tidy(() => cwBatch.mul(wBatch.reshape([-1]))) : cwBatch ?? wBatch;
-          if (cwBatch && cwBatch !== sw) cwBatch.dispose();
-          // Only the loss is computed on the gradient tape; the metrics and the log vector come after,
-          // from the kept predictions (no tape records, no saved tensors for them).
-          let kept: tf.Tensor[] = [];
-          let outLosses: tf.Scalar[] = [];
-          let preds: tf.Tensor[] = [];
-          const lossOnly = (training: boolean) => {
-            preds = applyModel(model, xs, training).map((p) => tf.keep(p));
-            const out = stepLosses(model, fns, preds, ys, sw);
-            outLosses = out.outLosses.map((l) => tf.keep(l));
-            kept = [...preds, ...outLosses];
-            return out.total;
-          };
-          // Nothing to train (every layer frozen): still run the model in training mode for the logs.
-          const total = varList.length > 0
-            ? optimizer.minimize(() => lossOnly(true), true, varList)!
-            : tf.tidy(() => lossOnly(true));
-          try {
-            vec = tf.tidy(() => logVector(fns, total, outLosses, preds, ys));
-          } finally {
-            tf.dispose([total, ...kept]);
-          }
-          const prev: tf.Tensor1D = accum;
-          const bs = end - start;
-          accum = tf.tidy(() => prev.add(vec!.mul(stepScale(fns, bs))) as tf.Tensor1D);
-          prev.dispose();
-        } finally {
-          tf.dispose([...xs, ...ys]);
-          if (wBatch) wBatch.dispose();
-          if (sw && !sw.isDisposed) sw.dispose();
-          if (vec) (vec as tf.Tensor).dispose();
-        }
+        if (fast) fast.step(p.order, start, end);
+        else await tfjsStep(p, start, end);
         seen += end - start;
 
         if (hooks.onBatchEnd) {
-          const current: tf.Tensor1D = accum;
+          const current = accum;
           const count = seen;
           const logs = async () => {
-            if (current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
+            if (fast) return toLogs(fns, fast.sums, 0, count);
+            if (!current || current.isDisposed) throw new Error('batch logs must be read before the onBatchEnd hook returns');
             return toLogs(fns, await current.data(), 0, count);
           };
           await hooks.onBatchEnd(epoch, batch, logs);
         }
         if (hooks.onCheckpoint && hooks.checkpointDue?.()) {
-          const sums = Array.from(await accum.data());
+          fast?.release();
+          const sums = fast ? Array.from(fast.sums) : Array.from(await accum!.data());
           await hooks.onCheckpoint({ epoch, batch: batch + 1, sums, seen, optimizer });
         }
         await yieldToEventLoop();
@@ -671,6 +696,8 @@ export async function fit(
           break;
         }
       }
+      // Validation, callbacks and checkpoints see the fast path's weights from here on.
+      fast?.release();
       if (stopped) break;
       // The pass is done with: let its reader go before validation reads.
       if (pass && Math.floor(((epoch + 1) * S) / perPass) !== (pass as { index: number }).index) {
@@ -684,19 +711,21 @@ export async function fit(
       let logs: Record<string, number>;
       if (val) {
         const valAccum = await accumulateEval(model, fns, val.x, val.y, val.n, batchSize, val.xShapes, files, window, val.w);
-        const both = tf.concat([accum, valAccum]);
-        valAccum.dispose();
+        const both = fast ? valAccum : tf.concat([accum!, valAccum]);
+        if (!fast) valAccum.dispose();
         let values: ArrayLike<number>;
         try {
           values = await both.data();
         } finally {
           both.dispose();
         }
-        logs = { ...toLogs(fns, values, 0, seen), ...toLogs(fns, values, fns.width, val.n, 'val_') };
+        logs = fast
+          ? { ...toLogs(fns, fast.sums, 0, seen), ...toLogs(fns, values, 0, val.n, 'val_') }
+          : { ...toLogs(fns, values, 0, seen), ...toLogs(fns, values, fns.width, val.n, 'val_') };
       } else {
-        logs = toLogs(fns, await accum.data(), 0, seen);
+        logs = toLogs(fns, fast ? fast.sums : await accum!.data(), 0, seen);
       }
-      accum.dispose();
+      accum?.dispose();
       accum = null;
       for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);
       epochsRun++;
@@ -708,13 +737,32 @@ export async function fit(
       }
     }
   } finally {
+    fast?.release();
     if (accum) accum.dispose();
     if (cwTable) cwTable.dispose();
     optimizer.dispose();
     await (pass as { feed: DiskFeed | null } | null)?.feed?.close();
     await files.close();
   }
-  return { history, stopped, epochsRun, ...(outOfData ? { outOfData } : {}) };
+  return { history, stopped, epochsRun, ...(outOfData ? { outOfData } : {}), engine: dense.engine };
+}
+
+/**
+ * The dense fast path's trainer for this fit, when it applies: asked for (the default), the
+ * engine's wasm kernels in, data in memory without sample or class weights, and a model and
+ * compile the plan accepts. Otherwise null, with the reason.
+ */
+function denseTrainer(opts: FitOptions, model: tf.LayersModel, compiled: CompiledConfig, fns: StepFns, optimizer: tf.Optimizer,
+  varList: tf.Variable[], x: DataColumn[], y: DataColumn[], excluded: boolean): { trainer: DenseTrainer | null; engine: FitResult['engine'] } {
+  const tfjs = (reason: string) => ({ trainer: null, engine: { path: 'tfjs' as const, reason } });
+  if (opts.denseFastPath === false) return tfjs('not asked for');
+  if (tf.getBackend() !== 'wasm' || !wasmTrainingKernelsRegistered()) return tfjs(`backend ${tf.getBackend()}${tf.getBackend() === 'wasm' ? ' with stock kernels' : ''}`);
+  if (excluded) return tfjs('data on disk, sample weights or class weights');
+  if (x.length !== 1 || y.length !== 1 || fns.stateful.length > 0) return tfjs('several inputs or outputs, or a confusion-matrix metric');
+  const plan = planDenseTraining(model, compiled, { features: prod(x[0]!.shape), targets: prod(y[0]!.shape), weighted: false });
+  if ('reason' in plan) return tfjs(plan.reason);
+  const trainer = new DenseTrainer(plan, optimizer, varList, opts.batchSize, fns.width, x[0] as ArrayColumn, y[0] as ArrayColumn);
+  return { trainer, engine: { path: 'dense' } };
 }
 
 /** Checks a sample-weight column: one value per sample (shape [] or [1]), finite and >= 0 when in memory. */

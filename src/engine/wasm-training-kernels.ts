@@ -61,3 +61,8 @@ export function unregisterWasmTrainingKernels(): void {
   }
   installed = undefined;
 }
+
+/** Whether the engine's kernels are in (not stock tfjs-wasm, TF_WASM_KERNELS=stock). */
+export function wasmTrainingKernelsRegistered(): boolean {
+  return installed !== undefined;
+}

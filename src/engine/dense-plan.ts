@@ -1,0 +1,132 @@
+/**
+ * Which fits the dense fast path (dense-trainer.ts) can run, and how: a chain of Dense layers
+ * (the classic Keras MLP) with a loss, metrics and an optimizer it computes itself. Anything
+ * else (another layer, a regularizer or constraint, sample or class weights, a schedule, a
+ * custom loss...) answers with the reason and trains through tfjs as before.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { CompiledConfig } from '../model-spec/types.ts';
+import { ACTIVATION_CODES } from './dense-kernels.ts';
+
+export type DenseActivation = keyof typeof ACTIVATION_CODES | 'softmax';
+
+export interface DenseLayerPlan {
+  inputs: number;
+  units: number;
+  activation: DenseActivation;
+  kernel: tf.Variable;
+  bias: tf.Variable | null;
+}
+
+/** What the loss kernel computes; `metrics` says, per compiled metric, which of its two sums it logs. */
+export type DenseLoss = 'sparse_categorical_crossentropy' | 'categorical_crossentropy' | 'binary_crossentropy' | 'mean_squared_error';
+
+export interface DensePlan {
+  layers: DenseLayerPlan[];
+  loss: DenseLoss;
+  /** Per compiled metric of the output: the loss kernel's sum it is (0 = the loss's, 1 = the other one). */
+  metrics: Array<0 | 1>;
+  /** The update; its parameters are read from the tfjs optimizer itself. */
+  optimizer: 'adam' | 'sgd';
+}
+
+type DenseLike = tf.layers.Layer & {
+  units: number;
+  useBias: boolean;
+  activation: { getClassName(): string };
+  kernel: { read(): tf.Variable };
+  bias: { read(): tf.Variable } | null;
+  kernelRegularizer?: unknown; biasRegularizer?: unknown; activityRegularizer?: unknown;
+  kernelConstraint?: unknown; biasConstraint?: unknown;
+};
+
+const LAST_FOR_LOSS: Record<DenseLoss, DenseActivation[]> = {
+  sparse_categorical_crossentropy: ['softmax'],
+  categorical_crossentropy: ['softmax'],
+  binary_crossentropy: ['sigmoid'],
+  mean_squared_error: ['linear', 'relu', 'sigmoid', 'tanh'],
+};
+
+/** The metric functions each loss kernel counts: function name -> which sum, with the parameters it assumes. */
+const METRICS_FOR_LOSS: Record<DenseLoss, Record<string, 0 | 1>> = {
+  sparse_categorical_crossentropy: { sparse_categorical_accuracy: 1 },
+  categorical_crossentropy: { categorical_accuracy: 1 },
+  binary_crossentropy: { binary_accuracy: 1 },
+  mean_squared_error: { mean_squared_error: 0, mean_absolute_error: 1 },
+};
+
+function isNone(v: unknown): boolean {
+  return v === null || v === undefined;
+}
+
+/**
+ * The plan for training `model` compiled as `compiled` on the dense fast path, or the reason it
+ * cannot. `features` / `targets`: values per sample of the x and y columns.
+ */
+export function planDenseTraining(model: tf.LayersModel, compiled: CompiledConfig, data: { features: number; targets: number; weighted: boolean }): DensePlan | { reason: string } {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) return { reason: 'several inputs or outputs' };
+  if (data.weighted) return { reason: 'sample or class weights' };
+  const inShape = model.inputs[0]!.shape;
+  if (inShape.length !== 2 || inShape[1] !== data.features) return { reason: 'the input is not a flat feature vector' };
+  const layers: DenseLayerPlan[] = [];
+  let previous: tf.layers.Layer | null = null;
+  let width = data.features;
+  for (const layer of model.layers) {
+    const cls = layer.getClassName();
+    if (cls === 'InputLayer' && previous === null && layers.length === 0) {
+      previous = layer;
+      continue;
+    }
+    if (cls !== 'Dense') return { reason: `layer ${layer.name} is a ${cls}` };
+    const d = layer as DenseLike;
+    const inbound = d.inboundNodes;
+    const from = inbound.length === 1 ? inbound[0]!.inboundLayers : [];
+    if (from.length !== 1 || (previous !== null && from[0] !== previous) || (previous === null && from[0]!.getClassName() !== 'InputLayer')) {
+      return { reason: `layer ${layer.name} is not in a single chain` };
+    }
+    if (!d.trainable) return { reason: `layer ${layer.name} is frozen` };
+    if (![d.kernelRegularizer, d.biasRegularizer, d.activityRegularizer, d.kernelConstraint, d.biasConstraint].every(isNone)) {
+      return { reason: `layer ${layer.name} has a regularizer or constraint` };
+    }
+    const activation = d.activation.getClassName() as DenseActivation;
+    if (!(activation in ACTIVATION_CODES) && activation !== 'softmax') return { reason: `layer ${layer.name} has activation ${activation}` };
+    const kernel = d.kernel.read();
+    const bias = d.useBias && d.bias ? d.bias.read() : null;
+    if (kernel.dtype !== 'float32' || kernel.shape[0] !== width || kernel.shape[1] !== d.units) return { reason: `layer ${layer.name} has an unexpected kernel` };
+    layers.push({ inputs: width, units: d.units, activation, kernel, bias });
+    width = d.units;
+    previous = layer;
+  }
+  if (layers.length === 0 || model.outputs[0]!.sourceLayer !== previous) return { reason: 'no chain of Dense layers to the output' };
+  if (layers.slice(0, -1).some((l) => l.activation === 'softmax')) return { reason: 'softmax before the last layer' };
+  if (model.trainableWeights.length !== layers.reduce((k, l) => k + (l.bias ? 2 : 1), 0) || model.nonTrainableWeights.length > 0) {
+    return { reason: 'weights outside the Dense chain' };
+  }
+
+  const loss = compiled.losses[0]!;
+  const name = loss.name as DenseLoss;
+  if (loss.expression || !(name in LAST_FOR_LOSS)) return { reason: `loss ${loss.name}` };
+  if (loss.params.from_logits === true || Number(loss.params.label_smoothing ?? 0) !== 0) return { reason: 'from_logits or label_smoothing' };
+  if ((compiled.loss_weights[0] ?? 1) !== 1) return { reason: 'a loss weight' };
+  const last = layers[layers.length - 1]!;
+  if (!LAST_FOR_LOSS[name].includes(last.activation)) return { reason: `loss ${name} after a ${last.activation} output` };
+  const targets = name === 'sparse_categorical_crossentropy' ? 1 : last.units;
+  if (data.targets !== targets) return { reason: 'the targets do not match the output' };
+
+  const metrics: Array<0 | 1> = [];
+  for (const m of compiled.metrics[0] ?? []) {
+    const which = METRICS_FOR_LOSS[name][m.fn];
+    if (m.expression || which === undefined) return { reason: `metric ${m.fn} with loss ${name}` };
+    if (m.fn === 'binary_accuracy' && Number(m.params.threshold ?? 0.5) !== 0.5) return { reason: 'binary_accuracy threshold' };
+    metrics.push(which);
+  }
+
+  const opt = compiled.optimizer;
+  const p = opt.params;
+  if (opt.schedule) return { reason: 'a learning-rate schedule' };
+  if (opt.type === 'adam' && p.amsgrad !== true) {
+    return { layers, loss: name, metrics, optimizer: 'adam' };
+  }
+  if (opt.type === 'sgd' && Number(p.momentum ?? 0) === 0) return { layers, loss: name, metrics, optimizer: 'sgd' };
+  return { reason: `optimizer ${opt.type}` };
+}

@@ -1,0 +1,252 @@
+/**
+ * The dense fast path: training steps of a Dense chain (dense-plan.ts) computed in one
+ * WebAssembly module of our own (dense-kernels.ts), with no tfjs kernel, tensor or tape per
+ * step. For the small matrices of an MLP at batch 32 tfjs's per-kernel engine overhead, not
+ * arithmetic, is most of a step; here a step is a dozen calls into wasm.
+ *
+ * The weights and the optimizer's state live in this module's memory while steps run, and go
+ * back to the tfjs model and optimizer (release()) whenever anything else may look at them:
+ * checkpoints, validation, callbacks, the end of the fit. The next step reads them back
+ * (a callback may have changed them). The arithmetic is tfjs's: the same forward pass, Keras's
+ * losses, and Adam / SGD op for op in float32; only the order of summation in the matrix
+ * products differs (test/engine/dense-fast-path.test.ts compares the two paths).
+ */
+import * as tf from '@tensorflow/tfjs';
+import { getLearningRate } from '../model-spec/optimizers.ts';
+import type { ArrayColumn } from '../model-spec/types.ts';
+import { ACTIVATION_CODES, loadDenseKernels, type DenseKernels } from './dense-kernels.ts';
+import type { DensePlan } from './dense-plan.ts';
+
+/** Float32 buffers in the module's memory, as element offsets (byte offset / 4). */
+interface Param {
+  variable: tf.Variable;
+  /** Index of the variable among the optimizer's slots (the trainable weights' order). */
+  slot: number;
+  size: number;
+  w: number; g: number; m: number; v: number;
+}
+
+interface LayerBuffers {
+  inputs: number; units: number; act: number;
+  kernel: Param; bias: Param | null;
+  /** The layer's output (the logits for a softmax/sigmoid cross-entropy head) and its gradient. */
+  out: number; grad: number;
+}
+
+type AdamFields = {
+  beta1: number; beta2: number; epsilon: number;
+  accBeta1: tf.Variable; accBeta2: tf.Variable;
+  accumulatedFirstMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
+  accumulatedSecondMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
+};
+
+export class DenseTrainer {
+  /** Sums over the epoch's steps of the log vector times the batch size, in key order (as the tfjs path's). */
+  readonly sums: Float64Array;
+  private readonly k: DenseKernels;
+  private f32: Float32Array;
+  private f64: Float64Array;
+  private readonly layers: LayerBuffers[] = [];
+  private readonly params: Param[] = [];
+  private readonly x: number;
+  private readonly y: number;
+  private readonly probs: number;
+  private readonly stats: number;
+  private readonly features: number;
+  private readonly targets: number;
+  /** Where the live state is: in the tfjs model/optimizer, or here. */
+  private owner: 'tfjs' | 'here' = 'tfjs';
+  private iterations = 0;
+  private accBeta1 = 0;
+  private accBeta2 = 0;
+
+  /**
+   * @param varList the trainable variables in the optimizer's slot order.
+   * @param width the log vector's length (loss, then the plan's metrics).
+   */
+  constructor(private readonly plan: DensePlan, private readonly optimizer: tf.Optimizer, varList: tf.Variable[],
+    private readonly batchSize: number, width: number, private readonly xs: ArrayColumn, private readonly ys: ArrayColumn) {
+    const k = loadDenseKernels();
+    if (!k) throw new Error('the dense kernels need WebAssembly SIMD');
+    this.k = k;
+    this.sums = new Float64Array(width);
+    let top = k.heapBase();
+    const alloc = (floats: number): number => {
+      top = Math.ceil(top / 16) * 16;
+      const at = top / 4;
+      top += floats * 4;
+      return at;
+    };
+    const param = (variable: tf.Variable): Param => {
+      const size = variable.size;
+      const p: Param = { variable, slot: varList.indexOf(variable), size, w: alloc(size), g: alloc(size), m: alloc(size), v: alloc(size) };
+      if (p.slot < 0) throw new Error(`variable ${variable.name} is not trainable`);
+      this.params.push(p);
+      return p;
+    };
+    const B = batchSize;
+    this.features = plan.layers[0]!.inputs;
+    const last = plan.layers[plan.layers.length - 1]!;
+    this.targets = plan.loss === 'sparse_categorical_crossentropy' ? 1 : last.units;
+    this.x = alloc(B * this.features);
+    this.y = alloc(B * this.targets);
+    this.probs = alloc(B * last.units);
+    this.stats = alloc(4); // two float64
+    for (const l of plan.layers) {
+      const head = l === last && plan.loss !== 'mean_squared_error';
+      this.layers.push({
+        inputs: l.inputs, units: l.units,
+        act: head || l.activation === 'softmax' ? ACTIVATION_CODES.linear : ACTIVATION_CODES[l.activation],
+        kernel: param(l.kernel), bias: l.bias ? param(l.bias) : null,
+        out: alloc(B * l.units), grad: alloc(B * l.units),
+      });
+    }
+    const pages = Math.ceil(top / 65536) - k.memory.buffer.byteLength / 65536;
+    if (pages > 0) k.memory.grow(pages);
+    this.f32 = new Float32Array(k.memory.buffer);
+    this.f64 = new Float64Array(k.memory.buffer);
+  }
+
+  /** Clears the epoch sums, or starts them from a checkpoint's. */
+  resetSums(from?: number[] | null): void {
+    this.sums.fill(0);
+    if (from) this.sums.set(from.slice(0, this.sums.length));
+  }
+
+  /** One training step on rows order[start..end) of the columns. */
+  step(order: Int32Array, start: number, end: number): void {
+    if (this.owner === 'tfjs') this.pull();
+    const { k, f32 } = this;
+    const M = end - start;
+    const F = this.features;
+    const T = this.targets;
+    const xd = this.xs.data;
+    const yd = this.ys.data;
+    for (let r = 0; r < M; r++) {
+      const row = order[start + r]!;
+      f32.set(xd.subarray(row * F, row * F + F), this.x + r * F);
+      f32.set(yd.subarray(row * T, row * T + T), this.y + r * T);
+    }
+
+    // Forward.
+    let input = this.x;
+    for (const l of this.layers) {
+      k.gemmNN(input * 4, l.kernel.w * 4, l.out * 4, M, l.inputs, l.units, 0);
+      k.biasActivation(l.out * 4, l.bias ? l.bias.w * 4 : 0, M, l.units, l.act);
+      input = l.out;
+    }
+
+    // The loss, its sums and the gradient at the last layer.
+    const head = this.layers[this.layers.length - 1]!;
+    const st = this.stats / 2;
+    this.f64[st] = 0;
+    this.f64[st + 1] = 0;
+    const N = head.units;
+    switch (this.plan.loss) {
+      case 'sparse_categorical_crossentropy':
+      case 'categorical_crossentropy':
+        k.softmaxCrossEntropy(head.out * 4, this.y * 4, this.probs * 4, head.grad * 4, M, N, this.plan.loss === 'sparse_categorical_crossentropy' ? 1 : 0, this.stats * 4);
+        break;
+      case 'binary_crossentropy':
+        k.sigmoidCrossEntropy(head.out * 4, this.y * 4, this.probs * 4, head.grad * 4, M, N, this.stats * 4);
+        break;
+      case 'mean_squared_error':
+        k.meanSquaredError(head.out * 4, this.y * 4, head.grad * 4, M, N, this.stats * 4);
+        k.activationGrad(head.grad * 4, head.out * 4, M * N, head.act);
+        break;
+    }
+
+    // Backward: each layer's weight gradients, then the gradient at its input.
+    for (let i = this.layers.length - 1; i >= 0; i--) {
+      const l = this.layers[i]!;
+      const prev = i > 0 ? this.layers[i - 1]! : null;
+      k.gemmTN((prev ? prev.out : this.x) * 4, l.grad * 4, l.kernel.g * 4, M, l.inputs, l.units, 0);
+      if (l.bias) k.columnSums(l.grad * 4, l.bias.g * 4, M, l.units);
+      if (prev) {
+        k.gemmNT(l.grad * 4, l.kernel.w * 4, prev.grad * 4, M, l.units, l.inputs);
+        k.activationGrad(prev.grad * 4, prev.out * 4, M * l.inputs, prev.act);
+      }
+    }
+
+    this.update();
+    const s0 = this.f64[st]!;
+    const s1 = this.f64[st + 1]!;
+    this.sums[0]! += s0;
+    this.plan.metrics.forEach((which, i) => {
+      this.sums[1 + i]! += which === 0 ? s0 : s1;
+    });
+  }
+
+  /** Writes the weights and the optimizer's state back to tfjs (when they are here). */
+  release(): void {
+    if (this.owner !== 'here') return;
+    const f = this.f32;
+    tf.tidy(() => {
+      for (const p of this.params) p.variable.assign(tf.tensor(f.slice(p.w, p.w + p.size), p.variable.shape));
+      if (this.plan.optimizer === 'adam') {
+        const o = this.optimizer as unknown as AdamFields;
+        for (const p of this.params) {
+          const name = p.variable.name;
+          const m = tf.tensor(f.slice(p.m, p.m + p.size), p.variable.shape);
+          const v = tf.tensor(f.slice(p.v, p.v + p.size), p.variable.shape);
+          if (o.accumulatedFirstMoment[p.slot]) o.accumulatedFirstMoment[p.slot]!.variable.assign(m);
+          else o.accumulatedFirstMoment[p.slot] = { originalName: `${name}/m`, variable: tf.keep(m.variable(false)) };
+          if (o.accumulatedSecondMoment[p.slot]) o.accumulatedSecondMoment[p.slot]!.variable.assign(v);
+          else o.accumulatedSecondMoment[p.slot] = { originalName: `${name}/v`, variable: tf.keep(v.variable(false)) };
+        }
+        o.accBeta1.assign(tf.scalar(this.accBeta1));
+        o.accBeta2.assign(tf.scalar(this.accBeta2));
+      }
+    });
+    (this.optimizer as unknown as { iterations_: number }).iterations_ = this.iterations;
+    this.owner = 'tfjs';
+  }
+
+  /** Reads the weights and the optimizer's state from tfjs. */
+  private pull(): void {
+    // A grown memory detaches old views (nothing here grows it after the constructor, but be safe).
+    if (this.f32.buffer !== this.k.memory.buffer) {
+      this.f32 = new Float32Array(this.k.memory.buffer);
+      this.f64 = new Float64Array(this.k.memory.buffer);
+    }
+    const f = this.f32;
+    for (const p of this.params) f.set(p.variable.dataSync() as Float32Array, p.w);
+    if (this.plan.optimizer === 'adam') {
+      const o = this.optimizer as unknown as AdamFields;
+      for (const p of this.params) {
+        const m = o.accumulatedFirstMoment[p.slot];
+        const v = o.accumulatedSecondMoment[p.slot];
+        if (m) f.set(m.variable.dataSync() as Float32Array, p.m);
+        else f.fill(0, p.m, p.m + p.size);
+        if (v) f.set(v.variable.dataSync() as Float32Array, p.v);
+        else f.fill(0, p.v, p.v + p.size);
+      }
+      this.accBeta1 = o.accBeta1.dataSync()[0]!;
+      this.accBeta2 = o.accBeta2.dataSync()[0]!;
+    }
+    this.iterations = this.optimizer.iterations;
+    this.owner = 'here';
+  }
+
+  /** The optimizer's update of every parameter, with tfjs's float32 scalars. */
+  private update(): void {
+    const f = Math.fround;
+    const step = f(-getLearningRate(this.optimizer));
+    if (this.plan.optimizer === 'adam') {
+      const o = this.optimizer as unknown as AdamFields;
+      const b1 = f(o.beta1);
+      const b2 = f(o.beta2);
+      const c1 = f(1 - o.beta1);
+      const c2 = f(1 - o.beta2);
+      const d1 = f(1 - this.accBeta1);
+      const d2 = f(1 - this.accBeta2);
+      const eps = f(o.epsilon);
+      for (const p of this.params) this.k.adam(p.w * 4, p.m * 4, p.v * 4, p.g * 4, p.size, b1, c1, b2, c2, d1, d2, eps, step);
+      this.accBeta1 = f(this.accBeta1 * b1);
+      this.accBeta2 = f(this.accBeta2 * b2);
+    } else {
+      for (const p of this.params) this.k.sgd(p.w * 4, p.g * 4, p.size, step);
+    }
+    this.iterations++;
+  }
+}
