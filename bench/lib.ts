@@ -73,20 +73,21 @@ function head(cols: Column[], n: number, k: number): Column[] {
 /**
  * Training samples/s of our fit loop (what the workers run) on the current backend: a model
  * built with seed 1, a warm-up fit on `warmup` samples, then `reps` timed one-epoch fits of n
- * samples (median).
+ * samples (median). `denseFastPath: false` keeps the MLP off the dense fast path.
  */
-export async function trainRate(key: ModelKey, n: number, opts: { batchSize?: number; reps?: number; warmup?: number } = {}): Promise<{ samples_per_s: number; runs: number[] }> {
+export async function trainRate(key: ModelKey, n: number, opts: { batchSize?: number; reps?: number; warmup?: number; denseFastPath?: boolean } = {}): Promise<{ samples_per_s: number; runs: number[] }> {
   const batchSize = opts.batchSize ?? 32;
   const { x, y } = makeData(key, n);
   const model = withSeededRandom(1, () => buildModel(MODELS[key].spec));
   const compiled = resolveCompile(COMPILE, [{ name: 'out', shape: [CLASSES] }]);
   try {
     const w = Math.min(n, opts.warmup ?? batchSize);
-    await fit(model, compiled, ['out'], head(x, n, w), head(y, n, w), { epochs: 1, batchSize: Math.min(batchSize, w) });
+    const denseFastPath = opts.denseFastPath ?? true;
+    await fit(model, compiled, ['out'], head(x, n, w), head(y, n, w), { epochs: 1, batchSize: Math.min(batchSize, w), denseFastPath });
     const runs: number[] = [];
     for (let r = 0; r < (opts.reps ?? 3); r++) {
       const t0 = performance.now();
-      await fit(model, compiled, ['out'], x, y, { epochs: 1, batchSize, seed: r });
+      await fit(model, compiled, ['out'], x, y, { epochs: 1, batchSize, seed: r, denseFastPath });
       runs.push(n / ((performance.now() - t0) / 1000));
     }
     return { samples_per_s: median(runs), runs: runs.map((r) => round(r, 1)) };
@@ -95,15 +96,18 @@ export async function trainRate(key: ModelKey, n: number, opts: { batchSize?: nu
   }
 }
 
-/** The MLP through tfjs-layers' own model.fit (same backend, same data, batch size). */
-export async function tfjsFitRate(n: number, batchSize = 32, reps = 3): Promise<number> {
+/** The MLP through tfjs-layers' own model.fit (same backend, same data, batch size), after a warm-up fit on `warmup` samples. */
+export async function tfjsFitRate(n: number, batchSize = 32, reps = 3, warmup = batchSize): Promise<number> {
   const { x, y } = makeData('mlp', n);
   const model = withSeededRandom(1, () => buildModel(MODELS.mlp.spec));
   model.compile({ optimizer: tf.train.adam(0.001), loss: 'sparseCategoricalCrossentropy', metrics: ['accuracy'] });
   const xt = tf.tensor2d(x[0]!.data, [n, 784]);
   const yt = tf.tensor1d(y[0]!.data);
   try {
-    await model.fit(xt.slice(0, batchSize), yt.slice(0, batchSize), { epochs: 1, batchSize, verbose: 0 });
+    const w = Math.min(n, warmup);
+    const [xw, yw] = [xt.slice(0, w), yt.slice(0, w)];
+    await model.fit(xw, yw, { epochs: 1, batchSize, verbose: 0 });
+    tf.dispose([xw, yw]);
     const runs: number[] = [];
     for (let r = 0; r < reps; r++) {
       const t0 = performance.now();

@@ -9,7 +9,9 @@
  *    events or checkpoints), on wasm with our engine, in fresh child processes (bench/bare.ts).
  * 2. The same through stock tfjs (child processes with TF_WASM_KERNELS=stock): the MLP on stock
  *    wasm, the CNN and the LSTM on the cpu backend (stock wasm cannot train them). Engine / stock
- *    = the engine's gain. 3. The engine with TF_WASM_THREADS=2, MLP and CNN, vs 1 thread.
+ *    = the engine's gain. The MLP also through tfjs-layers' own model.fit on stock wasm (stock
+ *    tfjs as a tfjs user trains), and, with the engine, through our loop kept off the dense
+ *    fast path (what the fast path itself gives). 3. The engine with TF_WASM_THREADS=2, MLP and CNN, vs 1 thread.
  *    The variants of 1-3 run interleaved, BENCH_ROUNDS rounds, medians reported. In this process:
  *    our fit loop vs tfjs-layers' model.fit on the MLP, alternating, and an LSTM(512) x 2 build.
  * 4. The service: a fit job per model over HTTP -> queue -> worker process, its rate taken from
@@ -59,7 +61,7 @@ const backend = await initBackend(process.env.TF_BACKEND);
 log('backend', backend);
 
 /** Runs bench/bare.ts with extra env; its last stdout line is the result. */
-type Rate = { model: ModelKey; backend: string; samples_per_s: number; error?: string };
+type Rate = { model: ModelKey; backend: string; samples_per_s: number; kind?: string; error?: string };
 function child(env: Record<string, string>, jobs: unknown[]): { backend: unknown; rates: Rate[] } | { error: string } {
   const r = spawnSync(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./bare.ts', import.meta.url))], {
     env: { ...process.env, ...env, BENCH_JOBS: JSON.stringify(jobs) }, encoding: 'utf8', timeout: 240_000, maxBuffer: 16 << 20,
@@ -86,10 +88,13 @@ const variants: Array<{ name: string; env: Record<string, string>; jobs: (round:
 let stockNote: string | undefined;
 if (backend.backend !== 'wasm') stockNote = `the backend is ${backend.backend}: the engine's wasm kernels are not in use, nothing to compare`;
 else {
-  variants.push({ name: 'engine', env: { TF_WASM_THREADS: '1' }, jobs: () => KEYS.map((k) => job(k, CONFIG.samples[k], 'wasm')) });
+  variants.push({ name: 'engine', env: { TF_WASM_THREADS: '1' }, jobs: () => [
+    ...KEYS.map((k) => job(k, CONFIG.samples[k], 'wasm')),
+    job('mlp', CONFIG.samples.mlp, 'wasm', { kind: 'tfjs_path' })] });
   if (!skip('stock')) {
     variants.push({ name: 'stock', env: { TF_WASM_KERNELS: 'stock', TF_WASM_THREADS: '1' }, jobs: (round) => [
       job('mlp', CONFIG.stock_samples.mlp, 'wasm'),
+      job('mlp', CONFIG.stock_samples.mlp, 'wasm', { kind: 'model_fit' }),
       ...(round < STOCK_CPU_ROUNDS ? [
         job('cnn', CONFIG.stock_samples.cnn, 'cpu'),
         // The cpu backend trains this LSTM at a few samples/s: warm up on 8 samples only.
@@ -102,7 +107,8 @@ else {
       job('mlp', CONFIG.samples.mlp, 'wasm'), job('cnn', CONFIG.samples.cnn, 'wasm')] });
   }
 }
-const rates: Record<string, Partial<Record<ModelKey, number[]>>> = {};
+// Rates by variant, then by model (our loop) or `<model>_<kind>`.
+const rates: Record<string, Record<string, number[]>> = {};
 const childBackends: Record<string, unknown> = {};
 const childErrors: string[] = [];
 for (let pass = 0; pass < ROUNDS; pass++) {
@@ -115,12 +121,12 @@ for (let pass = 0; pass < ROUNDS; pass++) {
     childBackends[v.name] ??= out.backend;
     for (const r of out.rates) {
       if (r.error) childErrors.push(`${v.name} ${r.model}: ${r.error}`);
-      else ((rates[v.name] ??= {})[r.model] ??= []).push(r.samples_per_s);
+      else ((rates[v.name] ??= {})[r.kind && r.kind !== 'loop' ? `${r.model}_${r.kind}` : r.model] ??= []).push(r.samples_per_s);
     }
   }
   log(`round ${pass + 1}/${ROUNDS}`, JSON.stringify(Object.fromEntries(Object.entries(rates).map(([k, v]) => [k, Object.fromEntries(Object.entries(v).map(([m, xs]) => [m, xs!.map((x) => round(x, 1))]))]))));
 }
-const rateOf = (variant: string, key: ModelKey): number | undefined => {
+const rateOf = (variant: string, key: string): number | undefined => {
   const xs = rates[variant]?.[key];
   return xs && xs.length ? median(xs) : undefined;
 };
@@ -342,6 +348,17 @@ const training = Object.fromEntries(KEYS.map((key) => {
     service: (service as Record<string, unknown>)[key] ?? null,
   }];
 }));
+// The MLP against stock tfjs as a tfjs user trains (model.fit on stock wasm), and the dense fast path's own share.
+const mlpEngine = rateOf('engine', 'mlp');
+const stockModelFit = rateOf('stock', 'mlp_model_fit');
+const tfjsPath = rateOf('engine', 'mlp_tfjs_path');
+const mlpExtra = {
+  stock_model_fit: stockModelFit === undefined ? null : { backend: 'wasm', samples_per_s: round(stockModelFit, 1), runs: rates.stock?.mlp_model_fit?.map((x) => round(x, 1)) },
+  engine_gain_vs_model_fit: mlpEngine !== undefined && stockModelFit !== undefined ? round(mlpEngine / stockModelFit, 2) : null,
+  engine_tfjs_path: tfjsPath === undefined ? null : { samples_per_s: round(tfjsPath, 1), runs: rates.engine?.mlp_tfjs_path?.map((x) => round(x, 1)) },
+  dense_path_gain: mlpEngine !== undefined && tfjsPath !== undefined ? round(mlpEngine / tfjsPath, 2) : null,
+};
+Object.assign(training.mlp as Record<string, unknown>, mlpExtra);
 const threadsName = `threads${CONFIG.threads}`;
 const threads = rates[threadsName] ? {
   threads: CONFIG.threads, backend: childBackends[threadsName],
@@ -376,9 +393,14 @@ const mark = (ok: boolean | null) => (ok === null ? '' : ok ? 'yes' : 'no');
 const targets: Record<ModelKey, number> = { mlp: 5, cnn: 40, lstm: 20 };
 for (const key of KEYS) {
   const t = training[key] as { engine_samples_per_s: number | null; stock: { backend: string; samples_per_s: number } | null; engine_gain: number | null };
-  rows.push([`${key.toUpperCase()} train samples/s: engine vs stock ${stockBackend[key]}`, fmt(t.engine_samples_per_s), t.stock ? fmt(t.stock.samples_per_s, t.stock.samples_per_s < 100 ? 1 : 0) : '-',
+  const label = key === 'mlp' ? 'MLP train samples/s: engine vs our loop on stock wasm' : `${key.toUpperCase()} train samples/s: engine vs stock ${stockBackend[key]}`;
+  rows.push([label, fmt(t.engine_samples_per_s), t.stock ? fmt(t.stock.samples_per_s, t.stock.samples_per_s < 100 ? 1 : 0) : '-',
     t.engine_gain === null ? '-' : `${fmt(t.engine_gain, 1)}x`, `>= ${targets[key]}x`, mark(t.engine_gain === null ? null : t.engine_gain >= targets[key])]);
 }
+if (mlpExtra.engine_gain_vs_model_fit !== null) {
+  rows.splice(1, 0, ['MLP train samples/s: engine vs stock tfjs-wasm model.fit', fmt(mlpEngine), fmt(stockModelFit), `${fmt(mlpExtra.engine_gain_vs_model_fit, 1)}x`, '>= 5x', mark(mlpExtra.engine_gain_vs_model_fit >= 5)]);
+}
+if (mlpExtra.dense_path_gain !== null) rows.push(['MLP: dense fast path vs the engine\'s tfjs path', fmt(mlpEngine), fmt(tfjsPath), `${fmt(mlpExtra.dense_path_gain, 2)}x`, '', '']);
 for (const key of KEYS) {
   const s = (service as Record<string, { samples_per_s: number; bare_samples_per_s: number; overhead_pct: number }>)[key];
   if (!s) continue;

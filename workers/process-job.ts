@@ -374,5 +374,5 @@ async function runFit(r: FitRun): Promise<void> {
     history, model_version: version, best_epoch: bestEpoch, ...(warnings.length ? { warnings } : {}),
     progress: { epoch: params.initial_epoch + epochsDone, epochs: params.epochs },
   }, history);
-  log.info({ version, epochs: epochsDone, best_epoch: bestEpoch }, 'fit completed');
+  log.info({ version, epochs: epochsDone, best_epoch: bestEpoch, engine: result.engine }, 'fit completed');
 }

@@ -14,7 +14,7 @@ const stack = useStack({ env: { WORKER_LOCK_MS: '1500', JOB_ATTEMPTS: '2' } });
 async function setup() {
   const api = request(stack.app.server);
   // Big enough that a fit outlasts the time a test needs to see an event and send a signal.
-  const x = Array.from({ length: 4000 }, (_, i) => [Math.sin(i), Math.cos(i)]);
+  const x = Array.from({ length: 24000 }, (_, i) => [Math.sin(i), Math.cos(i)]);
   const ds = (await api.post('/v1/datasets').send({ name: 'loss', x, y: x.map((r) => r[0] * r[1]) }).expect(201)).body;
   const { model } = await setupModel(api);
   return { api, ds, model };

@@ -196,7 +196,7 @@ describe('fit', () => {
       },
       shouldStop: () => batches >= 3,
     });
-    assert.deepEqual(stopped, { history: {}, stopped: true, epochsRun: 0 });
+    assert.deepEqual(stopped, { history: {}, stopped: true, epochsRun: 0, engine: { path: 'tfjs', reason: 'backend cpu' } });
     assert.equal(batches, 3);
 
     // A stop raised at an epoch end (early stopping) ends the run there.
