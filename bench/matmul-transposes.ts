@@ -1,11 +1,13 @@
 /**
  * `node --import tsx bench/matmul-transposes.ts`: GFLOP/s of a 128x784x64 matMul on wasm with
- * each transpose combination, stock kernels first, then with registerWasmTrainingKernels().
+ * each transpose combination, stock kernels first, then with registerWasmTrainingKernels(),
+ * then the dense fast path's own products (src/engine/dense-kernels.ts: A B, A^T B, A B^T).
  * (A Dense layer's backward pass runs the transposed cases.)
  */
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { registerWasmTrainingKernels } from '../src/engine/wasm-training-kernels.ts';
+import { loadDenseKernels } from '../src/engine/dense-kernels.ts';
 
 const [M, K, N] = [128, 784, 64];
 await tf.setBackend('wasm');
@@ -36,6 +38,28 @@ for (const [stage, setup] of [['stock', () => {}], ['ours', registerWasmTraining
       const key = `${fused ? 'fused ' : ''}${name}`;
       (rows[key] ??= {})[stage] = Math.round(gflops(ta, tb, fused) * 100) / 100;
     }
+  }
+}
+// The dense kernels on their own memory, operands in the layout each product reads.
+const k = loadDenseKernels();
+if (k) {
+  k.memory.grow(Math.ceil((4 * 3 * M * K * 2) / 65536));
+  const base = Math.ceil(k.heapBase() / 16) * 16;
+  const [a, b, c] = [base, base + 4 * M * K * 2, base + 4 * M * K * 4];
+  new Float32Array(k.memory.buffer, base, 3 * M * K * 2).forEach((_, i, f) => { f[i] = Math.sin(i); });
+  const products: Record<string, () => void> = {
+    'A B': () => k.gemmNN(a, b, c, M, K, N, 0),
+    'A^T B': () => k.gemmTN(a, b, c, M, K, N, 0),
+    'A B^T': () => k.gemmNT(a, b, c, M, N, K),
+  };
+  for (const [name, once] of Object.entries(products)) {
+    let runs = 0;
+    const t0 = performance.now();
+    while (performance.now() - t0 < 500) {
+      once();
+      runs++;
+    }
+    rows[name]!['dense kernels'] = Math.round(((2 * M * K * N * runs) / ((performance.now() - t0) / 1000) / 1e9) * 100) / 100;
   }
 }
 console.log(`matMul ${M}x${K}x${N} on wasm, GFLOP/s`);

@@ -23,6 +23,7 @@ import type { ColumnInfo } from '../src/datasets/dataset-record.ts';
 import { adaptNormalizationLayers } from '../src/datasets/normalization.ts';
 import { planDenseTraining } from '../src/engine/dense-plan.ts';
 import { DenseTrainer } from '../src/engine/dense-trainer.ts';
+import { denseKernelsSupported } from '../src/engine/dense-kernels.ts';
 import { wasmTrainingKernelsRegistered } from '../src/engine/wasm-training-kernels.ts';
 
 /** A column read from its file batch by batch (a dataset above DATASET_MEMORY_BYTES). */
@@ -757,12 +758,18 @@ function denseTrainer(opts: FitOptions, model: tf.LayersModel, compiled: Compile
   const tfjs = (reason: string) => ({ trainer: null, engine: { path: 'tfjs' as const, reason } });
   if (opts.denseFastPath === false) return tfjs('not asked for');
   if (tf.getBackend() !== 'wasm' || !wasmTrainingKernelsRegistered()) return tfjs(`backend ${tf.getBackend()}${tf.getBackend() === 'wasm' ? ' with stock kernels' : ''}`);
+  if (!denseKernelsSupported()) return tfjs('WebAssembly without SIMD');
   if (excluded) return tfjs('data on disk, sample weights or class weights');
   if (x.length !== 1 || y.length !== 1 || fns.stateful.length > 0) return tfjs('several inputs or outputs, or a confusion-matrix metric');
   const plan = planDenseTraining(model, compiled, { features: prod(x[0]!.shape), targets: prod(y[0]!.shape), weighted: false });
   if ('reason' in plan) return tfjs(plan.reason);
-  const trainer = new DenseTrainer(plan, optimizer, varList, opts.batchSize, fns.width, x[0] as ArrayColumn, y[0] as ArrayColumn);
-  return { trainer, engine: { path: 'dense' } };
+  try {
+    const trainer = new DenseTrainer(plan, optimizer, varList, opts.batchSize, fns.width, x[0] as ArrayColumn, y[0] as ArrayColumn);
+    return { trainer, engine: { path: 'dense' } };
+  } catch (err) {
+    // Its buffers live in one wasm32 memory (4 GiB at most): a model too big for it trains through tfjs.
+    return tfjs(`the dense kernels' memory: ${(err as Error).message}`);
+  }
 }
 
 /** Checks a sample-weight column: one value per sample (shape [] or [1]), finite and >= 0 when in memory. */

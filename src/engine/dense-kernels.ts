@@ -28,11 +28,21 @@ export const DENSE_KERNELS_WASM = new URL('./assembly/dense-kernels.wasm', impor
 
 let compiled: WebAssembly.Module | null | undefined;
 
-/** A fresh instance, or null where this WebAssembly has no SIMD (the module does not validate). */
-export function loadDenseKernels(): DenseKernels | null {
+function module(): WebAssembly.Module | null {
   if (compiled === undefined) {
     const bytes = fs.readFileSync(DENSE_KERNELS_WASM);
     compiled = WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
   }
-  return compiled ? (new WebAssembly.Instance(compiled, {}).exports as unknown as DenseKernels) : null;
+  return compiled;
+}
+
+/** Whether this WebAssembly runs the kernels (it needs SIMD; without it the module does not validate). */
+export function denseKernelsSupported(): boolean {
+  return module() !== null;
+}
+
+/** A fresh instance, or null where this WebAssembly has no SIMD. */
+export function loadDenseKernels(): DenseKernels | null {
+  const m = module();
+  return m ? (new WebAssembly.Instance(m, {}).exports as unknown as DenseKernels) : null;
 }
