@@ -168,21 +168,79 @@ export function gemmTN(a: usize, b: usize, c: usize, M: i32, K: i32, N: i32, acc
   }
 }
 
-// C[M,K] = A[M,N] @ B[K,N]^T (the input gradient dy @ W^T): dot products of rows.
+// C[M,K] = A[M,N] @ B[K,N]^T (the input gradient dy @ W^T): dot products of rows, in tiles of
+// 2 rows of A x 4 rows of B (8 f32x4 partial sums), then single rows.
 export function gemmNT(a: usize, b: usize, c: usize, M: i32, N: i32, K: i32): void {
   const n4 = N & ~3;
-  for (let i = 0; i < M; i++) {
-    const ap = a + (<usize>(i * N) << 2);
-    for (let k = 0; k < K; k++) {
-      const bp = b + (<usize>(k * N) << 2);
-      let s = f32x4.splat(0);
-      let j = 0;
-      for (; j < n4; j += 4) s = f32x4.add(s, f32x4.mul(v128.load(ap + (<usize>j << 2)), v128.load(bp + (<usize>j << 2))));
-      let t: f32 = f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
-      for (; j < N; j++) t += load<f32>(ap + (<usize>j << 2)) * load<f32>(bp + (<usize>j << 2));
-      store<f32>(c + (<usize>(i * K + k) << 2), t);
+  const rs = <usize>N << 2;
+  let i = 0;
+  for (; i + 2 <= M; i += 2) {
+    const a0 = a + <usize>i * rs;
+    const a1 = a0 + rs;
+    let k = 0;
+    for (; k + 4 <= K; k += 4) {
+      const b0 = b + <usize>k * rs;
+      const b1 = b0 + rs;
+      const b2 = b1 + rs;
+      const b3 = b2 + rs;
+      let s00 = f32x4.splat(0), s01 = f32x4.splat(0), s02 = f32x4.splat(0), s03 = f32x4.splat(0);
+      let s10 = f32x4.splat(0), s11 = f32x4.splat(0), s12 = f32x4.splat(0), s13 = f32x4.splat(0);
+      for (let j = 0; j < n4; j += 4) {
+        const o = <usize>j << 2;
+        const x0 = v128.load(a0 + o);
+        const x1 = v128.load(a1 + o);
+        let w = v128.load(b0 + o);
+        s00 = f32x4.add(s00, f32x4.mul(x0, w));
+        s10 = f32x4.add(s10, f32x4.mul(x1, w));
+        w = v128.load(b1 + o);
+        s01 = f32x4.add(s01, f32x4.mul(x0, w));
+        s11 = f32x4.add(s11, f32x4.mul(x1, w));
+        w = v128.load(b2 + o);
+        s02 = f32x4.add(s02, f32x4.mul(x0, w));
+        s12 = f32x4.add(s12, f32x4.mul(x1, w));
+        w = v128.load(b3 + o);
+        s03 = f32x4.add(s03, f32x4.mul(x0, w));
+        s13 = f32x4.add(s13, f32x4.mul(x1, w));
+      }
+      const c0 = c + (<usize>(i * K + k) << 2);
+      const c1 = c0 + (<usize>K << 2);
+      store<f32>(c0, hsum(s00) + tailDot(a0, b0, n4, N));
+      store<f32>(c0 + 4, hsum(s01) + tailDot(a0, b1, n4, N));
+      store<f32>(c0 + 8, hsum(s02) + tailDot(a0, b2, n4, N));
+      store<f32>(c0 + 12, hsum(s03) + tailDot(a0, b3, n4, N));
+      store<f32>(c1, hsum(s10) + tailDot(a1, b0, n4, N));
+      store<f32>(c1 + 4, hsum(s11) + tailDot(a1, b1, n4, N));
+      store<f32>(c1 + 8, hsum(s12) + tailDot(a1, b2, n4, N));
+      store<f32>(c1 + 12, hsum(s13) + tailDot(a1, b3, n4, N));
+    }
+    for (; k < K; k++) {
+      const bk = b + <usize>k * rs;
+      store<f32>(c + (<usize>(i * K + k) << 2), rowDotNT(a0, bk, n4, N));
+      store<f32>(c + (<usize>((i + 1) * K + k) << 2), rowDotNT(a1, bk, n4, N));
     }
   }
+  for (; i < M; i++) {
+    const ai = a + <usize>i * rs;
+    for (let k = 0; k < K; k++) store<f32>(c + (<usize>(i * K + k) << 2), rowDotNT(ai, b + <usize>k * rs, n4, N));
+  }
+}
+
+@inline function hsum(s: v128): f32 {
+  return f32x4.extract_lane(s, 0) + f32x4.extract_lane(s, 1) + f32x4.extract_lane(s, 2) + f32x4.extract_lane(s, 3);
+}
+
+// sum over j in [from, N) of a[j] * b[j]
+@inline function tailDot(a: usize, b: usize, from: i32, N: i32): f32 {
+  let t: f32 = 0;
+  for (let j = from; j < N; j++) t += load<f32>(a + (<usize>j << 2)) * load<f32>(b + (<usize>j << 2));
+  return t;
+}
+
+// sum over j in [0, N) of a[j] * b[j], four at a time up to n4
+function rowDotNT(a: usize, b: usize, n4: i32, N: i32): f32 {
+  let s = f32x4.splat(0);
+  for (let j = 0; j < n4; j += 4) s = f32x4.add(s, f32x4.mul(v128.load(a + (<usize>j << 2)), v128.load(b + (<usize>j << 2))));
+  return hsum(s) + tailDot(a, b, n4, N);
 }
 
 @inline function store8(p: usize, v0: v128, v1: v128, acc: i32): void {
