@@ -24,6 +24,7 @@ import { fileURLToPath } from 'node:url';
 import { startStack, waitForJob, waitForWorkers, type Stack } from '../test/helpers/stack.ts';
 import { watchJob } from '../test/helpers/ws.ts';
 import { mulberry32 } from '../src/engine/seeded-random.ts';
+import { npyHeader } from './lib.ts';
 import { paths } from '../src/storage/paths.ts';
 import { float32RowBytes, type DatasetRecord } from '../src/datasets/dataset-record.ts';
 import { seededEpochPlan, shuffleLayout } from '../src/datasets/order.ts';
@@ -45,15 +46,8 @@ const round = (x: number, d = 1) => Math.round(x * 10 ** d) / 10 ** d;
 
 /** Writes an .npy header for `shape` and `descr`, then `fill` chunks. */
 function writeNpy(file: string, descr: string, shape: number[], chunks: Iterable<Uint8Array>): void {
-  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
-  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
-  header += '\n';
-  const head = Buffer.alloc(10);
-  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
-  head.writeUInt16LE(header.length, 8);
   const fd = fs.openSync(file, 'w');
-  fs.writeSync(fd, head);
-  fs.writeSync(fd, Buffer.from(header, 'latin1'));
+  fs.writeSync(fd, npyHeader(descr, shape));
   for (const c of chunks) fs.writeSync(fd, c);
   fs.closeSync(fd);
 }

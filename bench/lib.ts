@@ -162,3 +162,14 @@ export function envInt(name: string, fallback: number): number {
   if (!Number.isInteger(n) || n < 0) throw new Error(`${name}=${raw} must be an integer >= 0`);
   return n;
 }
+
+/** The header of an .npy file (format 1.0, C order) of `shape` and numpy dtype `descr` ('<f4', '<i4'). */
+export function npyHeader(descr: string, shape: number[]): Buffer {
+  let header = `{'descr': '${descr}', 'fortran_order': False, 'shape': (${shape.join(', ')}${shape.length === 1 ? ',' : ''}), }`;
+  while ((10 + header.length + 1) % 64 !== 0) header += ' ';
+  header += '\n';
+  const head = Buffer.alloc(10);
+  Buffer.from([0x93, 0x4e, 0x55, 0x4d, 0x50, 0x59, 1, 0]).copy(head);
+  head.writeUInt16LE(header.length, 8);
+  return Buffer.concat([head, Buffer.from(header, 'latin1')]);
+}

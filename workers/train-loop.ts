@@ -392,7 +392,18 @@ function sampleClassWeights(table: tf.Tensor1D, yTrue: tf.Tensor): tf.Tensor {
   });
 }
 
-const yieldToEventLoop = () => new Promise<void>((resolve) => setImmediate(resolve));
+/**
+ * Lets timers and I/O run (cancel and stop signals, lock renewals, events) between batches: at
+ * most every YIELD_MS, so that batches of a few microseconds (the dense fast path on a small
+ * model) are not spent mostly waiting for the event loop.
+ */
+const YIELD_MS = 4;
+let lastYield = 0;
+const yieldToEventLoop = async (): Promise<void> => {
+  if (performance.now() - lastYield < YIELD_MS) return;
+  await new Promise<void>((resolve) => setImmediate(resolve));
+  lastYield = performance.now();
+};
 
 /** Batches of x then y tensors read from disk, the next batch read ahead while this one trains. */
 class DiskFeed {
