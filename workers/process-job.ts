@@ -93,10 +93,20 @@ export async function processJob(ctx: WorkerContext, job: Job<JobPayload>): Prom
   const log = ctx.log.child({ job_id: jobId });
   const rec = await ctx.records.get<JobRecord>('job', tenant, jobId);
   if (!rec) return; // deleted meanwhile
-  const emit = (event: { type: string; [k: string]: unknown }) => appendEvent(ctx.redis, ctx.prefix, jobId, event);
+  // Events go out one after another, in order. Batch events are not waited for (training goes
+  // on while Redis writes them); every other event is, and so comes after them.
+  let lastEvent: Promise<unknown> = Promise.resolve();
+  const emit = (event: { type: string; [k: string]: unknown }): Promise<number> => {
+    const sent = lastEvent.catch(() => undefined).then(() => appendEvent(ctx.redis, ctx.prefix, jobId, event));
+    lastEvent = sent;
+    sent.catch(() => undefined); // a batch event nobody waits for: progress only, never an unhandled rejection
+    return sent;
+  };
   const patch = (fields: Partial<JobRecord>) => ctx.records.patch('job', tenant, jobId, fields);
-  const finish = (status: FinalStatus, fields: Partial<JobRecord>, history: Record<string, number[]> | null) =>
-    finishJob(ctx, tenant, jobId, status, fields, history);
+  const finish = async (status: FinalStatus, fields: Partial<JobRecord>, history: Record<string, number[]> | null) => {
+    await lastEvent.catch(() => undefined); // the final event after every batch event
+    return finishJob(ctx, tenant, jobId, status, fields, history);
+  };
 
   if (await ctx.redis.exists(keys.cancel(ctx.prefix, jobId))) {
     await finish('cancelled', {}, rec.history);
@@ -293,7 +303,7 @@ async function runFit(r: FitRun): Promise<void> {
       const now = Date.now();
       if (now - lastBatchEvent < BATCH_EVENT_INTERVAL_MS) return;
       lastBatchEvent = now;
-      await emit({ type: 'batch', epoch, batch, logs: await logs() });
+      void emit({ type: 'batch', epoch, batch, logs: await logs() });
     },
     onEpochEnd: async (epoch, logs, { optimizer }) => {
       for (const [k, v] of Object.entries(logs)) (history[k] ??= []).push(v);

@@ -8,8 +8,9 @@
  * back to the tfjs model and optimizer (release()) whenever anything else may look at them:
  * checkpoints, validation, callbacks, the end of the fit. The next step reads them back
  * (a callback may have changed them). The arithmetic is tfjs's: the same forward pass, Keras's
- * losses, and Adam / SGD op for op in float32; only the order of summation in the matrix
- * products differs (test/engine/dense-fast-path.test.ts compares the two paths).
+ * losses, and Adam / SGD op for op in float32; the order of summation in the matrix products
+ * differs, and Adam's beta^t comes from the step count rather than a running product, so that a
+ * resumed run repeats the uninterrupted one exactly (test/engine/dense-fast-path.test.ts).
  */
 import * as tf from '@tensorflow/tfjs';
 import { getLearningRate } from '../model-spec/optimizers.ts';
@@ -40,6 +41,11 @@ type AdamFields = {
   accumulatedSecondMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
 };
 
+/** Adam's beta^t as a float32 (tfjs keeps it as a running float32 product; this depends on t only). */
+function accBeta(beta: number, t: number): number {
+  return Math.fround(Math.pow(Math.fround(beta), t));
+}
+
 export class DenseTrainer {
   /** Sums over the epoch's steps of the log vector times the batch size, in key order (as the tfjs path's). */
   readonly sums: Float64Array;
@@ -57,8 +63,6 @@ export class DenseTrainer {
   /** Where the live state is: in the tfjs model/optimizer, or here. */
   private owner: 'tfjs' | 'here' = 'tfjs';
   private iterations = 0;
-  private accBeta1 = 0;
-  private accBeta2 = 0;
 
   /**
    * @param varList the trainable variables in the optimizer's slot order.
@@ -194,8 +198,9 @@ export class DenseTrainer {
           if (o.accumulatedSecondMoment[p.slot]) o.accumulatedSecondMoment[p.slot]!.variable.assign(v);
           else o.accumulatedSecondMoment[p.slot] = { originalName: `${name}/v`, variable: tf.keep(v.variable(false)) };
         }
-        o.accBeta1.assign(tf.scalar(this.accBeta1));
-        o.accBeta2.assign(tf.scalar(this.accBeta2));
+        // As tfjs's setWeights() sets them for this step count.
+        o.accBeta1.assign(tf.scalar(accBeta(o.beta1, this.iterations + 1)));
+        o.accBeta2.assign(tf.scalar(accBeta(o.beta2, this.iterations + 1)));
       }
     });
     (this.optimizer as unknown as { iterations_: number }).iterations_ = this.iterations;
@@ -221,8 +226,6 @@ export class DenseTrainer {
         if (v) f.set(v.variable.dataSync() as Float32Array, p.v);
         else f.fill(0, p.v, p.v + p.size);
       }
-      this.accBeta1 = o.accBeta1.dataSync()[0]!;
-      this.accBeta2 = o.accBeta2.dataSync()[0]!;
     }
     this.iterations = this.optimizer.iterations;
     this.owner = 'here';
@@ -238,12 +241,12 @@ export class DenseTrainer {
       const b2 = f(o.beta2);
       const c1 = f(1 - o.beta1);
       const c2 = f(1 - o.beta2);
-      const d1 = f(1 - this.accBeta1);
-      const d2 = f(1 - this.accBeta2);
+      // 1 - beta^t for this step t, from the step count alone: a run resumed from a checkpoint
+      // (which keeps the count, not tfjs's running products) continues with the same numbers.
+      const d1 = f(1 - accBeta(o.beta1, this.iterations + 1));
+      const d2 = f(1 - accBeta(o.beta2, this.iterations + 1));
       const eps = f(o.epsilon);
       for (const p of this.params) this.k.adam(p.w * 4, p.m * 4, p.v * 4, p.g * 4, p.size, b1, c1, b2, c2, d1, d2, eps, step);
-      this.accBeta1 = f(this.accBeta1 * b1);
-      this.accBeta2 = f(this.accBeta2 * b2);
     } else {
       for (const p of this.params) this.k.sgd(p.w * 4, p.g * 4, p.size, step);
     }

@@ -41,7 +41,9 @@ async function referenceHistory(api: ReturnType<typeof request>, dsId: string) {
 
 async function setupModel(api: ReturnType<typeof request>) {
   const model = (await api.post('/v1/models').send({
-    spec: { type: 'sequential', layers: [{ type: 'Dense', units: 16, activation: 'tanh', input_shape: [2] }, { type: 'Dense', units: 1 }] },
+    // Wide enough that an epoch lasts a few tenths of a second on the dense fast path too.
+    spec: { type: 'sequential', layers: [
+      { type: 'Dense', units: 256, activation: 'tanh', input_shape: [2] }, { type: 'Dense', units: 256, activation: 'tanh' }, { type: 'Dense', units: 1 }] },
     compile: { optimizer: 'adam', loss: 'mse', metrics: ['mae'] },
   }).expect(201)).body;
   return { model };
