@@ -14,7 +14,7 @@ import { checkTargetShape } from '../src/model-spec/compile.ts';
 import { lossFunction } from '../src/model-spec/losses.ts';
 import { metricFunction } from '../src/model-spec/metrics.ts';
 import { isStateful, statefulMetric, type StatefulMetric } from '../src/model-spec/stateful-metrics.ts';
-import { makeOptimizer } from '../src/model-spec/optimizers.ts';
+import { makeOptimizer, setOptimizerState } from '../src/model-spec/optimizers.ts';
 import type { ArrayColumn, CompiledConfig } from '../src/model-spec/types.ts';
 import { loadDatasetConfig } from '../src/config.ts';
 import { epochPlan, seededEpochPlan, sequentialLayout, sequentialPlan, shuffleLayout, type EpochPlan, type ShuffleLayout } from '../src/datasets/order.ts';
@@ -105,8 +105,8 @@ export interface ResumeState {
   sums: number[] | null;
   /** Samples already run in this epoch. */
   seen: number;
-  /** The optimizer's state (optimizer.getWeights()). */
-  optimizerWeights?: Parameters<tf.Optimizer['setWeights']>[0];
+  /** The optimizer's state (optimizerState(): getWeights() and its running products). */
+  optimizerWeights?: Array<{ name: string; tensor: tf.Tensor }>;
 }
 
 /** What fit hands to its checkpoint hook. */
@@ -583,7 +583,7 @@ export async function fit(
   const varList = model.trainableWeights.map((w) => w.read() as tf.Variable);
   const history: Record<string, number[]> = {};
   const optimizer = makeOptimizer(compiled.optimizer);
-  if (opts.resume?.optimizerWeights?.length) await optimizer.setWeights(opts.resume.optimizerWeights);
+  if (opts.resume?.optimizerWeights?.length) await setOptimizerState(optimizer, opts.resume.optimizerWeights);
   const resume = opts.resume;
   const cwTable = cw ? tf.tensor1d(cw.table, 'float32') : null;
   const dense = denseTrainer(opts, model, compiled, fns, optimizer, varList, x, yw, disk || !!cw || !!w);

@@ -9,6 +9,7 @@ import path from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { loadModelFiles, writeModelFiles } from '../model-spec/model-io.ts';
 import { paths, writeDirAtomically } from '../storage/paths.ts';
+import { optimizerState } from '../model-spec/optimizers.ts';
 
 export interface CheckpointState {
   /** The epoch to continue and its first batch still to run (0 at an epoch boundary). */
@@ -94,7 +95,7 @@ export async function saveCheckpoint(
   const root = paths.checkpoints(dataDir, tenant, jobId);
   const previous = await listSaves(root);
   const next = `c${String(previous.length ? Number(previous.at(-1)!.slice(1)) + 1 : 1).padStart(8, '0')}`;
-  const optimizerWeights = await save.optimizer.getWeights();
+  const optimizerWeights = await optimizerState(save.optimizer);
   try {
     await writeDirAtomically(dataDir, path.join(root, next), async (dir) => {
       await writeModelFiles(save.model, dir);

@@ -489,3 +489,32 @@ export function setLearningRate(optimizer: tf.Optimizer, lr: number): void {
   }
   setRate(optimizer, lr);
 }
+
+// ---------------------------------------------------------------------------------------------
+// The whole state, for checkpoints
+
+/** Running float32 products some tfjs optimizers keep besides getWeights() (Adam's, Adamax's beta^t). */
+const RUNNING_PRODUCTS = ['accBeta1', 'accBeta2'] as const;
+const PRODUCT_PREFIX = '__running__/';
+
+/**
+ * The optimizer's state as named tensors: getWeights() plus its running products. tfjs's
+ * setWeights() recomputes those as pow(beta, step), which can differ from the running product
+ * in the last bit, and a resumed run would then drift from the uninterrupted one.
+ */
+export async function optimizerState(optimizer: tf.Optimizer): Promise<Array<{ name: string; tensor: tf.Tensor }>> {
+  const out = await optimizer.getWeights();
+  const o = optimizer as unknown as Record<string, unknown>;
+  for (const key of RUNNING_PRODUCTS) if (o[key] instanceof tf.Tensor) out.push({ name: PRODUCT_PREFIX + key, tensor: o[key] as tf.Tensor });
+  return out;
+}
+
+/** Restores what optimizerState() gave (getWeights() entries alone are accepted too). */
+export async function setOptimizerState(optimizer: tf.Optimizer, state: Array<{ name: string; tensor: tf.Tensor }>): Promise<void> {
+  await optimizer.setWeights(state.filter((w) => !w.name.startsWith(PRODUCT_PREFIX)));
+  const o = optimizer as unknown as Record<string, unknown>;
+  for (const w of state) {
+    const key = w.name.slice(PRODUCT_PREFIX.length);
+    if (w.name.startsWith(PRODUCT_PREFIX) && o[key] instanceof tf.Variable) (o[key] as tf.Variable).assign(w.tensor);
+  }
+}

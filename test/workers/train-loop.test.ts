@@ -12,7 +12,8 @@ import { SpecError } from '../../src/errors.ts';
 import { resolveCompile } from '../../src/model-spec/compile.ts';
 import { lossFunction } from '../../src/model-spec/losses.ts';
 import type { ArrayColumn, TensorInfo } from '../../src/model-spec/types.ts';
-import { evaluate, fit, predict } from '../../workers/train-loop.ts';
+import { optimizerState } from '../../src/model-spec/optimizers.ts';
+import { evaluate, fit, predict, type LoopState } from '../../workers/train-loop.ts';
 
 before(async () => {
   await initBackend('cpu');
@@ -276,6 +277,47 @@ describe('fit', () => {
     m1.dispose();
     a.dispose();
     b.dispose();
+  });
+});
+
+describe('resume', () => {
+  test('an Adam run stopped at a mid-epoch checkpoint and resumed repeats the uninterrupted one exactly', async () => {
+    const compiled = resolveCompile({ optimizer: { type: 'adam', learning_rate: 0.01 }, loss: { out1: 'sparse_categorical_crossentropy', out2: 'mse' }, loss_weights: [1, 0.5] }, TWO);
+    const { x, y } = twoOutputData(120, 3);
+    const opts = { epochs: 6, batchSize: 8, seed: 2 };
+    const make = () => {
+      const m = twoOutputModel();
+      m.setWeights(base.map((w) => w.clone()));
+      return m;
+    };
+    const first = twoOutputModel();
+    const base = first.getWeights().map((w) => w.clone());
+    first.dispose();
+    const m1 = make();
+    const full = await fit(m1, compiled, ['out1', 'out2'], x, y, opts);
+    const m2 = make();
+    let saved: LoopState | null = null;
+    let weights: tf.Tensor[] = [];
+    let state: Array<{ name: string; tensor: tf.Tensor }> = [];
+    let count = 0;
+    await fit(m2, compiled, ['out1', 'out2'], x, y, opts, {
+      checkpointDue: () => ++count === 40, // epoch 2, after its batch 9
+      onCheckpoint: async (s) => {
+        saved = s;
+        weights = m2.getWeights().map((t) => t.clone());
+        state = (await optimizerState(s.optimizer)).map((w) => ({ name: w.name, tensor: w.tensor.clone() }));
+      },
+      shouldStop: () => saved !== null,
+    });
+    const s = saved as unknown as LoopState;
+    assert.deepEqual([s.epoch, s.batch], [2, 10]);
+    const m3 = make();
+    m3.setWeights(weights);
+    const rest = await fit(m3, compiled, ['out1', 'out2'], x, y, { ...opts, resume: { epoch: s.epoch, batch: s.batch, sums: s.sums, seen: s.seen, optimizerWeights: state } });
+    assert.deepEqual(m3.getWeights().map((w) => Array.from(w.dataSync())), m1.getWeights().map((w) => Array.from(w.dataSync())));
+    assert.deepEqual(rest.history.loss, full.history.loss!.slice(2));
+    tf.dispose([...base, ...weights, ...state.map((w) => w.tensor)]);
+    m1.dispose(); m2.dispose(); m3.dispose();
   });
 });
 
