@@ -354,7 +354,8 @@ if (!skip('service')) {
 let commit = 'unknown';
 try {
   commit = execSync('git rev-parse --short HEAD', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-  if (execSync('git status --porcelain', { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) commit += '+dirty';
+  // Earlier results lying uncommitted do not make the code dirty.
+  if (execSync("git status --porcelain -- . ':!bench/results' ':!bench/results.jsonl'", { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim()) commit += '+dirty';
 } catch { /* not a checkout */ }
 const training = Object.fromEntries(KEYS.map((key) => {
   const ours = rateOf('engine', key);
