@@ -96,6 +96,25 @@ export async function trainRate(key: ModelKey, n: number, opts: { batchSize?: nu
   }
 }
 
+/**
+ * The service's baseline: one fit of `epochs` epochs (seed 1, as the bench's fit jobs) through
+ * the bare loop, its rate taken from the first to the last epoch end, as the service's is from
+ * its epoch events. (Epochs differ in speed: each has its own order, and rows gathered from a
+ * large dataset cost what their order makes them cost, so the baseline runs the same epochs.)
+ */
+export async function fitEpochsRate(key: ModelKey, n: number, epochs: number, batchSize = 32): Promise<number> {
+  const { x, y } = makeData(key, n);
+  const model = withSeededRandom(1, () => buildModel(MODELS[key].spec));
+  const compiled = resolveCompile(COMPILE, [{ name: 'out', shape: [CLASSES] }]);
+  const ends: number[] = [];
+  try {
+    await fit(model, compiled, ['out'], x, y, { epochs, batchSize, seed: 1 }, { onEpochEnd: () => { ends.push(performance.now()); } });
+  } finally {
+    model.dispose();
+  }
+  return (n * (ends.length - 1)) / ((ends.at(-1)! - ends[0]!) / 1000);
+}
+
 /** The MLP through tfjs-layers' own model.fit (same backend, same data, batch size), after a warm-up fit on `warmup` samples. */
 export async function tfjsFitRate(n: number, batchSize = 32, reps = 3, warmup = batchSize): Promise<number> {
   const { x, y } = makeData('mlp', n);

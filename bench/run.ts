@@ -15,9 +15,9 @@
  *    The variants of 1-3 run interleaved, BENCH_ROUNDS rounds, medians reported. In this process:
  *    our fit loop vs tfjs-layers' model.fit on the MLP, alternating, and an LSTM(512) x 2 build.
  * 4. The service: a fit job per model over HTTP -> queue -> worker process, its rate taken from
- *    its WebSocket epoch events (first to last epoch event, so the worker's warm-up is left out as
- *    it is from the bare rate), bracketed by two bare runs in this process (their mean is the
- *    baseline): baseline / service - 1 = the service overhead. Queue latency: POST fit -> the
+ *    its WebSocket epoch events (first to last epoch event, so the worker's warm-up is left out),
+ *    bracketed by two bare fits of the same data, epochs and seed in this process, timed the same
+ *    way from their epoch ends (their mean is the baseline): baseline / service - 1 = the service overhead. Queue latency: POST fit -> the
  *    job's started_at, worker idle. WebSocket lag: an event's arrival at a WebSocket client minus
  *    its arrival at a Redis XREAD reader in this process (or minus the event's own `ts` when the
  *    worker stamps one). Predict latency p50/p99 with 1 and 64 concurrent clients (1 instance per
@@ -36,7 +36,7 @@ import { Redis } from 'ioredis';
 import { initBackend } from '../src/engine/backend.ts';
 import { keys } from '../src/jobs/contract.ts';
 import { startStack, waitForWorkers, type Stack } from '../test/helpers/stack.ts';
-import { COMPILE, MODELS, envInt, lstm512BuildSeconds, makeData, median, npyHeader, percentile, round, tfjsFitRate, trainRate, type ModelKey } from './lib.ts';
+import { COMPILE, MODELS, envInt, fitEpochsRate, lstm512BuildSeconds, makeData, median, npyHeader, percentile, round, tfjsFitRate, trainRate, type ModelKey } from './lib.ts';
 
 const started = performance.now();
 const CONFIG = {
@@ -257,11 +257,11 @@ if (!skip('service')) {
     await waitForWorkers(stack.app);
     log('stack up');
     const fits = {} as Record<ModelKey, ServiceFit>;
-    // Each fit job is bracketed by two bare runs of the same model and size in this process
-    // (the service's baseline is their mean): the machine's load then falls on both alike.
+    // Each fit job is bracketed by two bare fits of the same model, data, epochs and seed in this
+    // process (the service's baseline is their mean): the machine's load then falls on both alike.
     const bareAround = {} as Record<ModelKey, number[]>;
     for (const key of KEYS) {
-      const bareRun = async () => (await trainRate(key, CONFIG.service_samples[key], { batchSize: CONFIG.batch_size, reps: 1 })).samples_per_s;
+      const bareRun = () => fitEpochsRate(key, CONFIG.service_samples[key], CONFIG.service_epochs, CONFIG.batch_size);
       const before = await bareRun();
       fits[key] = await serviceFit(stack, reader, key);
       bareAround[key] = [before, await bareRun()];
