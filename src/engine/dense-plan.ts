@@ -1,6 +1,7 @@
 /**
  * Which fits the dense fast path (dense-trainer.ts) can run, and how: a chain of Dense layers
- * (the classic Keras MLP) with a loss, metrics and an optimizer it computes itself. Anything
+ * (the classic Keras MLP) with a loss, metrics and an optimizer (Adam, SGD with or without
+ * momentum, RMSprop) it computes itself. Anything
  * else (another layer, a regularizer or constraint, sample or class weights, a schedule, a
  * custom loss...) answers with the reason and trains through tfjs as before.
  */
@@ -26,8 +27,8 @@ export interface DensePlan {
   loss: DenseLoss;
   /** Per compiled metric of the output: the loss kernel's sum it is (0 = the loss's, 1 = the other one). */
   metrics: Array<0 | 1>;
-  /** The update; its parameters are read from the tfjs optimizer itself. */
-  optimizer: 'adam' | 'sgd';
+  /** The update (sgd: without momentum); its parameters are read from the tfjs optimizer itself. */
+  optimizer: 'adam' | 'sgd' | 'momentum' | 'rmsprop';
 }
 
 type DenseLike = tf.layers.Layer & {
@@ -124,9 +125,9 @@ export function planDenseTraining(model: tf.LayersModel, compiled: CompiledConfi
   const opt = compiled.optimizer;
   const p = opt.params;
   if (opt.schedule) return { reason: 'a learning-rate schedule' };
-  if (opt.type === 'adam' && p.amsgrad !== true) {
-    return { layers, loss: name, metrics, optimizer: 'adam' };
-  }
-  if (opt.type === 'sgd' && Number(p.momentum ?? 0) === 0) return { layers, loss: name, metrics, optimizer: 'sgd' };
-  return { reason: `optimizer ${opt.type}` };
+  const plan = (optimizer: DensePlan['optimizer']): DensePlan => ({ layers, loss: name, metrics, optimizer });
+  if (opt.type === 'adam' && p.amsgrad !== true) return plan('adam');
+  if (opt.type === 'sgd') return plan(Number(p.momentum ?? 0) > 0 ? 'momentum' : 'sgd');
+  if (opt.type === 'rmsprop' && p.centered !== true) return plan('rmsprop');
+  return { reason: `optimizer ${opt.type}${opt.type === 'rmsprop' ? ' (centered)' : ''}` };
 }

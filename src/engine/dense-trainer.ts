@@ -8,7 +8,7 @@
  * back to the tfjs model and optimizer (release()) whenever anything else may look at them:
  * checkpoints, validation, callbacks, the end of the fit. The next step reads them back
  * (a callback may have changed them). The arithmetic is tfjs's: the same forward pass, Keras's
- * losses, and Adam / SGD op for op in float32; the order of summation in the matrix products
+ * losses, and Adam / SGD / RMSprop op for op in float32; the order of summation in the matrix products
  * differs, and Adam's beta^t comes from the step count rather than a running product, so that a
  * resumed run repeats the uninterrupted one exactly (test/engine/dense-fast-path.test.ts).
  */
@@ -24,8 +24,23 @@ interface Param {
   /** Index of the variable among the optimizer's slots (the trainable weights' order). */
   slot: number;
   size: number;
-  w: number; g: number; m: number; v: number;
+  w: number; g: number;
+  /** The optimizer's state for this variable, one buffer per entry of SLOTS[optimizer]. */
+  state: number[];
 }
+
+type Slot = { originalName: string; variable: tf.Variable };
+
+/**
+ * Each optimizer's per-variable state as tfjs keeps it: the list field on the optimizer and the
+ * suffix of the slot's name (`<variable>/<suffix>`, what getWeights() and checkpoints carry).
+ */
+const SLOTS: Record<DensePlan['optimizer'], Array<{ field: string; suffix: string }>> = {
+  adam: [{ field: 'accumulatedFirstMoment', suffix: 'm' }, { field: 'accumulatedSecondMoment', suffix: 'v' }],
+  sgd: [],
+  momentum: [{ field: 'accumulations', suffix: 'momentum' }],
+  rmsprop: [{ field: 'accumulatedMeanSquares', suffix: 'rms' }, { field: 'accumulatedMoments', suffix: 'momentum' }],
+};
 
 interface LayerBuffers {
   inputs: number; units: number; act: number;
@@ -34,12 +49,11 @@ interface LayerBuffers {
   out: number; grad: number;
 }
 
-type AdamFields = {
-  beta1: number; beta2: number; epsilon: number;
-  accBeta1: tf.Variable; accBeta2: tf.Variable;
-  accumulatedFirstMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
-  accumulatedSecondMoment: Array<{ originalName: string; variable: tf.Variable } | undefined>;
-};
+/** The fields of tfjs's optimizers the updates read (AdamOptimizer, MomentumOptimizer, RMSPropOptimizer). */
+type OptimizerFields = {
+  beta1: number; beta2: number; epsilon: number; accBeta1: tf.Variable; accBeta2: tf.Variable;
+  momentum: number; useNesterov: boolean; decay: number;
+} & Record<string, Array<Slot | undefined>>;
 
 /** Adam's beta^t as a float32 (tfjs keeps it as a running float32 product; this depends on t only). */
 function accBeta(beta: number, t: number): number {
@@ -83,7 +97,7 @@ export class DenseTrainer {
     };
     const param = (variable: tf.Variable): Param => {
       const size = variable.size;
-      const p: Param = { variable, slot: varList.indexOf(variable), size, w: alloc(size), g: alloc(size), m: alloc(size), v: alloc(size) };
+      const p: Param = { variable, slot: varList.indexOf(variable), size, w: alloc(size), g: alloc(size), state: SLOTS[plan.optimizer].map(() => alloc(size)) };
       if (p.slot < 0) throw new Error(`variable ${variable.name} is not trainable`);
       this.params.push(p);
       return p;
@@ -186,18 +200,17 @@ export class DenseTrainer {
     if (this.owner !== 'here') return;
     const f = this.f32;
     tf.tidy(() => {
-      for (const p of this.params) p.variable.assign(tf.tensor(f.slice(p.w, p.w + p.size), p.variable.shape));
+      const o = this.optimizer as unknown as OptimizerFields;
+      for (const p of this.params) {
+        p.variable.assign(tf.tensor(f.slice(p.w, p.w + p.size), p.variable.shape));
+        SLOTS[this.plan.optimizer].forEach(({ field, suffix }, k) => {
+          const value = tf.tensor(f.slice(p.state[k]!, p.state[k]! + p.size), p.variable.shape);
+          const list = o[field]!;
+          if (list[p.slot]) list[p.slot]!.variable.assign(value);
+          else list[p.slot] = { originalName: `${p.variable.name}/${suffix}`, variable: tf.keep(value.variable(false)) };
+        });
+      }
       if (this.plan.optimizer === 'adam') {
-        const o = this.optimizer as unknown as AdamFields;
-        for (const p of this.params) {
-          const name = p.variable.name;
-          const m = tf.tensor(f.slice(p.m, p.m + p.size), p.variable.shape);
-          const v = tf.tensor(f.slice(p.v, p.v + p.size), p.variable.shape);
-          if (o.accumulatedFirstMoment[p.slot]) o.accumulatedFirstMoment[p.slot]!.variable.assign(m);
-          else o.accumulatedFirstMoment[p.slot] = { originalName: `${name}/m`, variable: tf.keep(m.variable(false)) };
-          if (o.accumulatedSecondMoment[p.slot]) o.accumulatedSecondMoment[p.slot]!.variable.assign(v);
-          else o.accumulatedSecondMoment[p.slot] = { originalName: `${name}/v`, variable: tf.keep(v.variable(false)) };
-        }
         // As tfjs's setWeights() sets them for this step count.
         o.accBeta1.assign(tf.scalar(accBeta(o.beta1, this.iterations + 1)));
         o.accBeta2.assign(tf.scalar(accBeta(o.beta2, this.iterations + 1)));
@@ -215,17 +228,15 @@ export class DenseTrainer {
       this.f64 = new Float64Array(this.k.memory.buffer);
     }
     const f = this.f32;
-    for (const p of this.params) f.set(p.variable.dataSync() as Float32Array, p.w);
-    if (this.plan.optimizer === 'adam') {
-      const o = this.optimizer as unknown as AdamFields;
-      for (const p of this.params) {
-        const m = o.accumulatedFirstMoment[p.slot];
-        const v = o.accumulatedSecondMoment[p.slot];
-        if (m) f.set(m.variable.dataSync() as Float32Array, p.m);
-        else f.fill(0, p.m, p.m + p.size);
-        if (v) f.set(v.variable.dataSync() as Float32Array, p.v);
-        else f.fill(0, p.v, p.v + p.size);
-      }
+    const o = this.optimizer as unknown as OptimizerFields;
+    for (const p of this.params) {
+      f.set(p.variable.dataSync() as Float32Array, p.w);
+      // A slot tfjs has not made yet (no step taken) starts at zero, as tfjs makes every one of these.
+      SLOTS[this.plan.optimizer].forEach(({ field }, k) => {
+        const slot = o[field]![p.slot];
+        if (slot) f.set(slot.variable.dataSync() as Float32Array, p.state[k]!);
+        else f.fill(0, p.state[k]!, p.state[k]! + p.size);
+      });
     }
     this.iterations = this.optimizer.iterations;
     this.owner = 'here';
@@ -234,9 +245,11 @@ export class DenseTrainer {
   /** The optimizer's update of every parameter, with tfjs's float32 scalars. */
   private update(): void {
     const f = Math.fround;
-    const step = f(-getLearningRate(this.optimizer));
+    const lr = getLearningRate(this.optimizer);
+    const step = f(-lr);
+    const o = this.optimizer as unknown as OptimizerFields;
+    const k = this.k;
     if (this.plan.optimizer === 'adam') {
-      const o = this.optimizer as unknown as AdamFields;
       const b1 = f(o.beta1);
       const b2 = f(o.beta2);
       const c1 = f(1 - o.beta1);
@@ -246,9 +259,15 @@ export class DenseTrainer {
       const d1 = f(1 - accBeta(o.beta1, this.iterations + 1));
       const d2 = f(1 - accBeta(o.beta2, this.iterations + 1));
       const eps = f(o.epsilon);
-      for (const p of this.params) this.k.adam(p.w * 4, p.m * 4, p.v * 4, p.g * 4, p.size, b1, c1, b2, c2, d1, d2, eps, step);
+      for (const p of this.params) k.adam(p.w * 4, p.state[0]! * 4, p.state[1]! * 4, p.g * 4, p.size, b1, c1, b2, c2, d1, d2, eps, step);
+    } else if (this.plan.optimizer === 'momentum') {
+      const m = f(o.momentum);
+      for (const p of this.params) k.momentum(p.w * 4, p.state[0]! * 4, p.g * 4, p.size, m, step, o.useNesterov ? 1 : 0);
+    } else if (this.plan.optimizer === 'rmsprop') {
+      const [decay, c, mo, rate, eps] = [o.decay, 1 - o.decay, o.momentum, lr, o.epsilon].map(f) as [number, number, number, number, number];
+      for (const p of this.params) k.rmsprop(p.w * 4, p.state[0]! * 4, p.state[1]! * 4, p.g * 4, p.size, decay, c, mo, rate, eps);
     } else {
-      for (const p of this.params) this.k.sgd(p.w * 4, p.g * 4, p.size, step);
+      for (const p of this.params) k.sgd(p.w * 4, p.g * 4, p.size, step);
     }
     this.iterations++;
   }

@@ -122,8 +122,8 @@ describe('which fits take the dense path', () => {
     assert.match(reason(MLP('elu', 'softmax', 3)), /activation elu/);
     assert.match(reason(MLP('relu', 'sigmoid', 3)), /after a sigmoid output/);
     const withLoss = (compile: unknown, units = 3) => resolveCompile(compile, [{ name: 'o', shape: [units] }]);
-    assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: 'rmsprop', loss: 'sparse_categorical_crossentropy' })), /optimizer rmsprop/);
-    assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: { type: 'sgd', momentum: 0.9 }, loss: 'sparse_categorical_crossentropy' })), /optimizer sgd/);
+    assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: { type: 'rmsprop', centered: true }, loss: 'sparse_categorical_crossentropy' })), /optimizer rmsprop \(centered\)/);
+    assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: 'adagrad', loss: 'sparse_categorical_crossentropy' })), /optimizer adagrad/);
     assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: 'adam', loss: 'sparse_categorical_crossentropy', metrics: ['top_k_categorical_accuracy'] })), /metric/);
     assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: 'adam', loss: { name: 'sparse_categorical_crossentropy', from_logits: true } })), /from_logits/);
     assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: 'adam', loss: { expression: 'mean(square(y_true - y_pred), axis=-1)' } })), /loss expression/);
@@ -154,6 +154,12 @@ const CASES: Case[] = [
   { name: 'mean squared error, SGD, linear output', spec: MLP('relu', 'linear', 2), units: 2,
     compile: { optimizer: { type: 'sgd', learning_rate: 0.05 }, loss: 'mse', metrics: ['mae', 'mse'] },
     y: (n) => column([2], n, () => random() * 2 - 1) },
+  { name: 'sparse categorical cross-entropy, SGD with Nesterov momentum, tanh', spec: MLP('tanh', 'softmax', 4), units: 4,
+    compile: { optimizer: { type: 'sgd', learning_rate: 0.05, momentum: 0.9, nesterov: true }, loss: 'sparse_categorical_crossentropy', metrics: ['accuracy'] },
+    y: (n) => column([1], n, () => Math.floor(random() * 4)) },
+  { name: 'mean squared error, RMSprop with momentum, sigmoid output', spec: MLP('relu', 'sigmoid', 2), units: 2,
+    compile: { optimizer: { type: 'rmsprop', learning_rate: 0.005, momentum: 0.5 }, loss: 'mse', metrics: ['mae'] },
+    y: (n) => column([2], n, () => random()) },
 ];
 
 function close(a: number, b: number, rel: number): boolean {

@@ -521,3 +521,50 @@ export function sgd(w: usize, g: usize, n: i32, step: f32): void {
     store<f32>(w + o, step * load<f32>(g + o) + load<f32>(w + o));
   }
 }
+
+// Momentum (tfjs's MomentumOptimizer): acc = m acc + g; w = step (nesterov ? g + acc m : acc) + w.
+export function momentum(w: usize, acc: usize, g: usize, n: i32, m: f32, step: f32, nesterov: i32): void {
+  let i = 0;
+  const Mv = f32x4.splat(m), S = f32x4.splat(step);
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gv = v128.load(g + o);
+    const na = f32x4.add(f32x4.mul(Mv, v128.load(acc + o)), gv);
+    const d = nesterov ? f32x4.add(gv, f32x4.mul(na, Mv)) : na;
+    v128.store(w + o, f32x4.add(f32x4.mul(S, d), v128.load(w + o)));
+    v128.store(acc + o, na);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o);
+    const na = m * load<f32>(acc + o) + gi;
+    const d = nesterov ? gi + na * m : na;
+    store<f32>(w + o, step * d + load<f32>(w + o));
+    store<f32>(acc + o, na);
+  }
+}
+
+// RMSprop, not centered (tfjs's RMSPropOptimizer): ms = ms decay + g^2 c (c = 1 - decay);
+// mom = mom momentum + (g lr) / sqrt(ms + eps); w = w - mom.
+export function rmsprop(w: usize, ms: usize, mom: usize, g: usize, n: i32, decay: f32, c: f32, momentum: f32, lr: f32, eps: f32): void {
+  let i = 0;
+  const D = f32x4.splat(decay), C = f32x4.splat(c), Mo = f32x4.splat(momentum), L = f32x4.splat(lr), E = f32x4.splat(eps);
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    const gv = v128.load(g + o);
+    const nms = f32x4.add(f32x4.mul(v128.load(ms + o), D), f32x4.mul(f32x4.mul(gv, gv), C));
+    const nmom = f32x4.add(f32x4.mul(v128.load(mom + o), Mo), f32x4.div(f32x4.mul(gv, L), f32x4.sqrt(f32x4.add(nms, E))));
+    v128.store(w + o, f32x4.sub(v128.load(w + o), nmom));
+    v128.store(ms + o, nms);
+    v128.store(mom + o, nmom);
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    const gi = load<f32>(g + o);
+    const nms = load<f32>(ms + o) * decay + gi * gi * c;
+    const nmom = load<f32>(mom + o) * momentum + (gi * lr) / Mathf.sqrt(nms + eps);
+    store<f32>(w + o, load<f32>(w + o) - nmom);
+    store<f32>(ms + o, nms);
+    store<f32>(mom + o, nmom);
+  }
+}
