@@ -388,7 +388,9 @@ function sampleClassWeights(table: tf.Tensor1D, yTrue: tf.Tensor): tf.Tensor {
   return tf.tidy(() => {
     const last = yTrue.rank === 2 ? yTrue.shape[1]! : 1;
     const cls = last > 1 ? yTrue.argMax(-1) : yTrue.reshape([-1]).cast('int32');
-    return tf.gather(table, cls.clipByValue(0, table.shape[0] - 1).cast('int32'));
+    // Clipped as float32: the wasm backend's ClipByValue reads an int32 tensor as float32 bits
+    // (no clip at all), and a label past the table's end then failed the gather.
+    return tf.gather(table, cls.cast('float32').clipByValue(0, table.shape[0] - 1).cast('int32'));
   });
 }
 
@@ -586,7 +588,7 @@ export async function fit(
   if (opts.resume?.optimizerWeights?.length) await setOptimizerState(optimizer, opts.resume.optimizerWeights);
   const resume = opts.resume;
   const cwTable = cw ? tf.tensor1d(cw.table, 'float32') : null;
-  const dense = denseTrainer(opts, model, compiled, fns, optimizer, varList, x, yw, disk || !!cw || !!w);
+  const dense = denseTrainer(opts, model, compiled, fns, optimizer, varList, x, y, disk, { sample: w as ArrayColumn | null, classTable: cw?.table ?? null });
   const fast = dense.trainer;
   let stopped = false;
   let epochsRun = 0;
@@ -761,21 +763,22 @@ export async function fit(
 
 /**
  * The dense fast path's trainer for this fit, when it applies: asked for (the default), the
- * engine's wasm kernels in, data in memory without sample or class weights, and a model and
- * compile the plan accepts. Otherwise null, with the reason.
+ * engine's wasm kernels in, data in memory, and a model and compile the plan accepts.
+ * Otherwise null, with the reason.
  */
 function denseTrainer(opts: FitOptions, model: tf.LayersModel, compiled: CompiledConfig, fns: StepFns, optimizer: tf.Optimizer,
-  varList: tf.Variable[], x: DataColumn[], y: DataColumn[], excluded: boolean): { trainer: DenseTrainer | null; engine: FitResult['engine'] } {
+  varList: tf.Variable[], x: DataColumn[], y: DataColumn[], disk: boolean,
+  weights: { sample: ArrayColumn | null; classTable: number[] | null }): { trainer: DenseTrainer | null; engine: FitResult['engine'] } {
   const tfjs = (reason: string) => ({ trainer: null, engine: { path: 'tfjs' as const, reason } });
   if (opts.denseFastPath === false) return tfjs('not asked for');
   if (tf.getBackend() !== 'wasm' || !wasmTrainingKernelsRegistered()) return tfjs(`backend ${tf.getBackend()}${tf.getBackend() === 'wasm' ? ' with stock kernels' : ''}`);
   if (!denseKernelsSupported()) return tfjs('WebAssembly without SIMD');
-  if (excluded) return tfjs('data on disk, sample weights or class weights');
+  if (disk) return tfjs('data on disk');
   if (x.length !== 1 || y.length !== 1 || fns.stateful.length > 0) return tfjs('several inputs or outputs, or a confusion-matrix metric');
-  const plan = planDenseTraining(model, compiled, { features: prod(x[0]!.shape), targets: prod(y[0]!.shape), weighted: false });
+  const plan = planDenseTraining(model, compiled, { features: prod(x[0]!.shape), targets: prod(y[0]!.shape) });
   if ('reason' in plan) return tfjs(plan.reason);
   try {
-    const trainer = new DenseTrainer(plan, optimizer, varList, opts.batchSize, fns.width, x[0] as ArrayColumn, y[0] as ArrayColumn);
+    const trainer = new DenseTrainer(plan, optimizer, varList, opts.batchSize, fns.width, x[0] as ArrayColumn, y[0] as ArrayColumn, weights);
     return { trainer, engine: { path: 'dense' } };
   } catch (err) {
     // Its buffers live in one wasm32 memory (4 GiB at most): a model too big for it trains through tfjs.

@@ -14,9 +14,9 @@ export interface DenseKernels {
   biasActivation(z: number, bias: number, M: number, N: number, act: number): void;
   activationGrad(d: number, a: number, n: number, act: number): void;
   columnSums(d: number, out: number, M: number, N: number): void;
-  softmaxCrossEntropy(z: number, y: number, probs: number, dz: number, M: number, N: number, sparse: number, stats: number): void;
-  sigmoidCrossEntropy(z: number, y: number, probs: number, dz: number, M: number, N: number, stats: number): void;
-  meanSquaredError(a: number, y: number, d: number, M: number, N: number, stats: number): void;
+  softmaxCrossEntropy(z: number, y: number, probs: number, dz: number, M: number, N: number, sparse: number, wts: number, stats: number): void;
+  sigmoidCrossEntropy(z: number, y: number, probs: number, dz: number, M: number, N: number, wts: number, stats: number): void;
+  meanSquaredError(a: number, y: number, d: number, M: number, N: number, wts: number, stats: number): void;
   adam(w: number, m: number, v: number, g: number, n: number, b1: number, c1: number, b2: number, c2: number, d1: number, d2: number, eps: number, step: number): void;
   sgd(w: number, g: number, n: number, step: number): void;
   momentum(w: number, acc: number, g: number, n: number, m: number, step: number, nesterov: number): void;

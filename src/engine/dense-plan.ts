@@ -19,14 +19,14 @@ export interface DenseLayerPlan {
   bias: tf.Variable | null;
 }
 
-/** What the loss kernel computes; `metrics` says, per compiled metric, which of its two sums it logs. */
+/** What the loss kernel computes. */
 export type DenseLoss = 'sparse_categorical_crossentropy' | 'categorical_crossentropy' | 'binary_crossentropy' | 'mean_squared_error';
 
 export interface DensePlan {
   layers: DenseLayerPlan[];
   loss: DenseLoss;
-  /** Per compiled metric of the output: the loss kernel's sum it is (0 = the loss's, 1 = the other one). */
-  metrics: Array<0 | 1>;
+  /** Per compiled metric of the output, which of the loss kernel's unweighted sums it logs: the loss's or its metric's. */
+  metrics: Array<'loss' | 'metric'>;
   /** The update (sgd: without momentum); its parameters are read from the tfjs optimizer itself. */
   optimizer: 'adam' | 'sgd' | 'momentum' | 'rmsprop';
 }
@@ -48,12 +48,12 @@ const LAST_FOR_LOSS: Record<DenseLoss, DenseActivation[]> = {
   mean_squared_error: ['linear', 'relu', 'sigmoid', 'tanh'],
 };
 
-/** The metric functions each loss kernel counts: function name -> which sum, with the parameters it assumes. */
-const METRICS_FOR_LOSS: Record<DenseLoss, Record<string, 0 | 1>> = {
-  sparse_categorical_crossentropy: { sparse_categorical_accuracy: 1 },
-  categorical_crossentropy: { categorical_accuracy: 1 },
-  binary_crossentropy: { binary_accuracy: 1 },
-  mean_squared_error: { mean_squared_error: 0, mean_absolute_error: 1 },
+/** The metric functions each loss kernel counts: function name -> which of its sums. */
+const METRICS_FOR_LOSS: Record<DenseLoss, Record<string, 'loss' | 'metric'>> = {
+  sparse_categorical_crossentropy: { sparse_categorical_accuracy: 'metric' },
+  categorical_crossentropy: { categorical_accuracy: 'metric' },
+  binary_crossentropy: { binary_accuracy: 'metric' },
+  mean_squared_error: { mean_squared_error: 'loss', mean_absolute_error: 'metric' },
 };
 
 function isNone(v: unknown): boolean {
@@ -64,9 +64,8 @@ function isNone(v: unknown): boolean {
  * The plan for training `model` compiled as `compiled` on the dense fast path, or the reason it
  * cannot. `features` / `targets`: values per sample of the x and y columns.
  */
-export function planDenseTraining(model: tf.LayersModel, compiled: CompiledConfig, data: { features: number; targets: number; weighted: boolean }): DensePlan | { reason: string } {
+export function planDenseTraining(model: tf.LayersModel, compiled: CompiledConfig, data: { features: number; targets: number }): DensePlan | { reason: string } {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) return { reason: 'several inputs or outputs' };
-  if (data.weighted) return { reason: 'sample or class weights' };
   const inShape = model.inputs[0]!.shape;
   if (inShape.length !== 2 || inShape[1] !== data.features) return { reason: 'the input is not a flat feature vector' };
   const layers: DenseLayerPlan[] = [];
@@ -114,7 +113,7 @@ export function planDenseTraining(model: tf.LayersModel, compiled: CompiledConfi
   const targets = name === 'sparse_categorical_crossentropy' ? 1 : last.units;
   if (data.targets !== targets) return { reason: 'the targets do not match the output' };
 
-  const metrics: Array<0 | 1> = [];
+  const metrics: DensePlan['metrics'] = [];
   for (const m of compiled.metrics[0] ?? []) {
     const which = METRICS_FOR_LOSS[name][m.fn];
     if (m.expression || which === undefined) return { reason: `metric ${m.fn} with loss ${name}` };

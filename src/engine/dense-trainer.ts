@@ -72,6 +72,8 @@ export class DenseTrainer {
   private readonly y: number;
   private readonly probs: number;
   private readonly stats: number;
+  /** Per-row loss weights of the batch (sample weight times class weight), or 0 when neither is given. */
+  private readonly wts: number;
   private readonly features: number;
   private readonly targets: number;
   /** Where the live state is: in the tfjs model/optimizer, or here. */
@@ -81,9 +83,12 @@ export class DenseTrainer {
   /**
    * @param varList the trainable variables in the optimizer's slot order.
    * @param width the log vector's length (loss, then the plan's metrics).
+   * @param weights Keras's sample_weight (one value per row) and class_weight (a table by class,
+   *   labels past its end taking the last entry), multiplied into each row's loss.
    */
   constructor(private readonly plan: DensePlan, private readonly optimizer: tf.Optimizer, varList: tf.Variable[],
-    private readonly batchSize: number, width: number, private readonly xs: ArrayColumn, private readonly ys: ArrayColumn) {
+    private readonly batchSize: number, width: number, private readonly xs: ArrayColumn, private readonly ys: ArrayColumn,
+    private readonly weights: { sample: ArrayColumn | null; classTable: number[] | null } = { sample: null, classTable: null }) {
     const k = loadDenseKernels();
     if (!k) throw new Error('the dense kernels need WebAssembly SIMD');
     this.k = k;
@@ -109,7 +114,8 @@ export class DenseTrainer {
     this.x = alloc(B * this.features);
     this.y = alloc(B * this.targets);
     this.probs = alloc(B * last.units);
-    this.stats = alloc(4); // two float64
+    this.stats = alloc(6); // three float64
+    this.wts = weights.sample || weights.classTable ? alloc(B) : 0;
     for (const l of plan.layers) {
       const head = l === last && plan.loss !== 'mean_squared_error';
       this.layers.push({
@@ -145,6 +151,7 @@ export class DenseTrainer {
       f32.set(xd.subarray(row * F, row * F + F), this.x + r * F);
       f32.set(yd.subarray(row * T, row * T + T), this.y + r * T);
     }
+    if (this.wts) this.rowWeights(order, start, M);
 
     // Forward.
     let input = this.x;
@@ -157,19 +164,18 @@ export class DenseTrainer {
     // The loss, its sums and the gradient at the last layer.
     const head = this.layers[this.layers.length - 1]!;
     const st = this.stats / 2;
-    this.f64[st] = 0;
-    this.f64[st + 1] = 0;
+    this.f64.fill(0, st, st + 3);
     const N = head.units;
     switch (this.plan.loss) {
       case 'sparse_categorical_crossentropy':
       case 'categorical_crossentropy':
-        k.softmaxCrossEntropy(head.out * 4, this.y * 4, this.probs * 4, head.grad * 4, M, N, this.plan.loss === 'sparse_categorical_crossentropy' ? 1 : 0, this.stats * 4);
+        k.softmaxCrossEntropy(head.out * 4, this.y * 4, this.probs * 4, head.grad * 4, M, N, this.plan.loss === 'sparse_categorical_crossentropy' ? 1 : 0, this.wts * 4, this.stats * 4);
         break;
       case 'binary_crossentropy':
-        k.sigmoidCrossEntropy(head.out * 4, this.y * 4, this.probs * 4, head.grad * 4, M, N, this.stats * 4);
+        k.sigmoidCrossEntropy(head.out * 4, this.y * 4, this.probs * 4, head.grad * 4, M, N, this.wts * 4, this.stats * 4);
         break;
       case 'mean_squared_error':
-        k.meanSquaredError(head.out * 4, this.y * 4, head.grad * 4, M, N, this.stats * 4);
+        k.meanSquaredError(head.out * 4, this.y * 4, head.grad * 4, M, N, this.wts * 4, this.stats * 4);
         k.activationGrad(head.grad * 4, head.out * 4, M * N, head.act);
         break;
     }
@@ -187,12 +193,33 @@ export class DenseTrainer {
     }
 
     this.update();
-    const s0 = this.f64[st]!;
-    const s1 = this.f64[st + 1]!;
-    this.sums[0]! += s0;
+    // The loss key logs the weighted loss; metrics are unweighted (Keras's plain metrics).
+    const [weighted, plain, metric] = [this.f64[st]!, this.f64[st + 1]!, this.f64[st + 2]!];
+    this.sums[0]! += weighted;
     this.plan.metrics.forEach((which, i) => {
-      this.sums[1 + i]! += which === 0 ? s0 : s1;
+      this.sums[1 + i]! += which === 'loss' ? plain : metric;
     });
+  }
+
+  /** The batch's row weights: sample weight times the class weight of the row's class (its label, or its one-hot argmax). */
+  private rowWeights(order: Int32Array, start: number, M: number): void {
+    const { sample, classTable } = this.weights;
+    const T = this.targets;
+    const yd = this.ys.data;
+    for (let r = 0; r < M; r++) {
+      const row = order[start + r]!;
+      let w = sample ? sample.data[row]! : 1;
+      if (classTable) {
+        let cls = 0;
+        if (T > 1) {
+          for (let j = 1; j < T; j++) if (yd[row * T + j]! > yd[row * T + cls]!) cls = j;
+        } else {
+          cls = Math.trunc(yd[row]!) || 0; // a cast to int32, as tfjs makes it
+        }
+        w *= classTable[Math.min(classTable.length - 1, Math.max(0, cls))]!;
+      }
+      this.f32[this.wts + r] = w;
+    }
   }
 
   /** Writes the weights and the optimizer's state back to tfjs (when they are here). */

@@ -94,7 +94,7 @@ describe('which fits take the dense path', () => {
   const plan = (spec: unknown, c = compiled, targets = 1) => {
     const model = buildModel(spec);
     try {
-      return planDenseTraining(model, c, { features: 6, targets, weighted: false });
+      return planDenseTraining(model, c, { features: 6, targets });
     } finally {
       model.dispose();
     }
@@ -108,7 +108,7 @@ describe('which fits take the dense path', () => {
     const p = plan(MLP('relu', 'softmax', 3));
     assert.ok(!('reason' in p));
     assert.deepEqual(p.layers.map((l) => [l.inputs, l.units, l.activation, l.bias !== null]), [[6, 12, 'relu', true], [12, 8, 'relu', false], [8, 3, 'softmax', true]]);
-    assert.deepEqual(p.metrics, [1]);
+    assert.deepEqual(p.metrics, ['metric']);
     assert.equal(p.optimizer, 'adam');
     const functional = { type: 'functional', inputs: [{ name: 'i', shape: [6] }], layers: [
       { name: 'h', type: 'Dense', units: 4, activation: 'tanh', inputs: ['i'] },
@@ -128,9 +128,6 @@ describe('which fits take the dense path', () => {
     assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: 'adam', loss: { name: 'sparse_categorical_crossentropy', from_logits: true } })), /from_logits/);
     assert.match(reason(MLP('relu', 'softmax', 3), withLoss({ optimizer: 'adam', loss: { expression: 'mean(square(y_true - y_pred), axis=-1)' } })), /loss expression/);
     assert.match(reason(MLP('relu', 'linear', 3), withLoss({ optimizer: { type: 'adam', learning_rate: { type: 'exponential_decay', initial_learning_rate: 0.01, decay_steps: 10, decay_rate: 0.9 } }, loss: 'mse' }), 3), /schedule/);
-    const model = buildModel(MLP('relu', 'softmax', 3));
-    assert.match(String((planDenseTraining(model, compiled, { features: 6, targets: 1, weighted: true }) as { reason: string }).reason), /weights/);
-    model.dispose();
   });
 });
 
@@ -202,6 +199,30 @@ describe('fits through the dense path equal fits through tfjs', () => {
       assert.equal(tf.memory().numTensors, tensors, 'no tensor left behind');
     });
   }
+
+  test('sample weights and class weights, as the tfjs path weighs the loss (metrics unweighted)', async () => {
+    // Class weights pick the class from the label (sparse) or the one-hot argmax; regression takes sample weights only.
+    for (const [c, classWeight] of [[CASES[0]!, { 0: 3, 1: 0.5 }], [CASES[1]!, { 2: 4 }], [CASES[3]!, undefined]] as const) {
+      const x = column([6], N, () => random() * 2 - 1);
+      const y = c.y(N);
+      const sampleWeight = column([], N, () => random() * 2);
+      const compiled = resolveCompile(c.compile, [{ name: 'o', shape: [c.units] }]);
+      const run = async (denseFastPath: boolean) => {
+        const model = withSeededRandom(5, () => buildModel(c.spec));
+        const r = await fit(model, compiled, ['o'], [x], [y], {
+          epochs: 3, batchSize: 10, seed: 2, validationSplit: 0.25, denseFastPath, sampleWeight, ...(classWeight ? { classWeight } : {}),
+        });
+        const out = { r, weights: weightsOf(model) };
+        model.dispose();
+        return out;
+      };
+      const fast = await run(true);
+      const slow = await run(false);
+      assert.deepEqual(fast.r.engine, { path: 'dense' }, c.name);
+      assertHistoriesClose(fast.r.history, slow.r.history, 1e-4);
+      assertWeightsClose(fast.weights, slow.weights, 1e-3);
+    }
+  });
 
   const compiled = resolveCompile(CASES[0]!.compile, [{ name: 'o', shape: [4] }]);
   const x = column([6], N, () => random() * 2 - 1);

@@ -359,23 +359,37 @@ export function columnSums(d: usize, out: usize, M: i32, N: i32): void {
 }
 
 // ------------------------------------------------------------------------------------------
-// Losses. Each writes the gradient of the batch-mean loss w.r.t. the last layer's
-// pre-activation (softmax/sigmoid with cross-entropy) or output (mse) into dz, and adds
-// [sum of per-sample losses, number of correct predictions] to stats[0..1] (float64).
+// Losses. Each writes the gradient of the batch's loss, sum(w_i loss_i) / M with w the sample
+// weights (wts, M floats; 0 = all 1), w.r.t. the last layer's pre-activation (softmax/sigmoid
+// with cross-entropy) or output (mse) into dz, and adds to stats (three float64): the weighted
+// per-sample losses, the unweighted ones, and the kernel's metric (correct predictions, or
+// absolute errors for mse), unweighted as Keras's plain metrics are.
 
 const EPS: f32 = 1e-7;
+
+@inline function weightOf(wts: usize, i: i32): f32 {
+  return wts ? load<f32>(wts + (<usize>i << 2)) : 1;
+}
+
+@inline function addStats(stats: usize, weighted: f64, plain: f64, metric: f64): void {
+  store<f64>(stats, load<f64>(stats) + weighted);
+  store<f64>(stats, load<f64>(stats, 8) + plain, 8);
+  store<f64>(stats, load<f64>(stats, 16) + metric, 16);
+}
 
 // Softmax over each row of the logits z[M,N] + categorical cross-entropy against y: class ids
 // (sparse != 0, y[M]) or probabilities (y[M,N]). probs[M,N] receives the softmax. The loss is
 // Keras's -sum(y * log(clip(p / sum(p), eps, 1 - eps))); the gradient is the logits' p * sum(y) - y.
-export function softmaxCrossEntropy(z: usize, y: usize, probs: usize, dz: usize, M: i32, N: i32, sparse: i32, stats: usize): void {
+export function softmaxCrossEntropy(z: usize, y: usize, probs: usize, dz: usize, M: i32, N: i32, sparse: i32, wts: usize, stats: usize): void {
   const inv: f32 = <f32>1 / <f32>M;
-  let lossSum: f64 = 0;
+  let weighted: f64 = 0;
+  let plain: f64 = 0;
   let correct: f64 = 0;
   for (let i = 0; i < M; i++) {
     const zr = z + (<usize>(i * N) << 2);
     const pr = probs + (<usize>(i * N) << 2);
     const dr = dz + (<usize>(i * N) << 2);
+    const scale = weightOf(wts, i) * inv;
     let mx = load<f32>(zr);
     for (let j = 1; j < N; j++) mx = max<f32>(mx, load<f32>(zr + (<usize>j << 2)));
     let sum: f32 = 0;
@@ -404,7 +418,7 @@ export function softmaxCrossEntropy(z: usize, y: usize, probs: usize, dz: usize,
       const valid = t >= 0 && t < N;
       for (let j = 0; j < N; j++) {
         const p = load<f32>(pr + (<usize>j << 2));
-        store<f32>(dr + (<usize>j << 2), valid ? (j == t ? p - 1 : p) * inv : 0);
+        store<f32>(dr + (<usize>j << 2), valid ? (j == t ? p - 1 : p) * scale : 0);
       }
       if (valid) loss = -Mathf.log(min<f32>(max<f32>(load<f32>(pr + (<usize>t << 2)) / psum, EPS), <f32>1 - EPS));
       if (arg == t) correct += 1;
@@ -424,55 +438,65 @@ export function softmaxCrossEntropy(z: usize, y: usize, probs: usize, dz: usize,
       for (let j = 0; j < N; j++) {
         const p = load<f32>(pr + (<usize>j << 2));
         const t = load<f32>(yr + (<usize>j << 2));
-        store<f32>(dr + (<usize>j << 2), (p * ysum - t) * inv);
+        store<f32>(dr + (<usize>j << 2), (p * ysum - t) * scale);
         if (t != 0) loss -= t * Mathf.log(min<f32>(max<f32>(p / psum, EPS), <f32>1 - EPS));
       }
       if (arg == yarg) correct += 1;
     }
-    lossSum += <f64>loss;
+    weighted += <f64>(loss * weightOf(wts, i));
+    plain += <f64>loss;
   }
-  store<f64>(stats, load<f64>(stats) + lossSum);
-  store<f64>(stats, load<f64>(stats, 8) + correct, 8);
+  addStats(stats, weighted, plain, correct);
 }
 
 // Sigmoid of the logits z[M,N] + binary cross-entropy against y[M,N] (Keras: the mean over the
-// N outputs of -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps]); correct counts
-// outputs with (p > 0.5) == y, so stats[1] / N is the binary accuracy. probs receives p.
-export function sigmoidCrossEntropy(z: usize, y: usize, probs: usize, dz: usize, M: i32, N: i32, stats: usize): void {
+// N outputs of -(y log p + (1 - y) log(1 - p)), p clipped to [eps, 1 - eps]); the metric counts
+// outputs with (p > 0.5) == y, over N (the binary accuracy). probs receives p.
+export function sigmoidCrossEntropy(z: usize, y: usize, probs: usize, dz: usize, M: i32, N: i32, wts: usize, stats: usize): void {
   const inv: f32 = <f32>1 / <f32>(M * N);
-  let lossSum: f64 = 0;
+  let weighted: f64 = 0;
+  let plain: f64 = 0;
   let correct: f64 = 0;
-  const n = M * N;
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    const p = <f32>1 / (<f32>1 + Mathf.exp(-load<f32>(z + o)));
-    const t = load<f32>(y + o);
-    store<f32>(probs + o, p);
-    store<f32>(dz + o, (p - t) * inv);
-    const pc = min<f32>(max<f32>(p, EPS), <f32>1 - EPS);
-    lossSum += <f64>(-(t * Mathf.log(pc) + (<f32>1 - t) * Mathf.log(<f32>1 - pc)));
-    if (<f32>(p > 0.5 ? 1 : 0) == t) correct += 1;
+  for (let i = 0; i < M; i++) {
+    const w = weightOf(wts, i);
+    let rowLoss: f64 = 0;
+    for (let j = 0; j < N; j++) {
+      const o = <usize>(i * N + j) << 2;
+      const p = <f32>1 / (<f32>1 + Mathf.exp(-load<f32>(z + o)));
+      const t = load<f32>(y + o);
+      store<f32>(probs + o, p);
+      store<f32>(dz + o, (p - t) * inv * w);
+      const pc = min<f32>(max<f32>(p, EPS), <f32>1 - EPS);
+      rowLoss += <f64>(-(t * Mathf.log(pc) + (<f32>1 - t) * Mathf.log(<f32>1 - pc)));
+      if (<f32>(p > 0.5 ? 1 : 0) == t) correct += 1;
+    }
+    weighted += (rowLoss / <f64>N) * <f64>w;
+    plain += rowLoss / <f64>N;
   }
-  store<f64>(stats, load<f64>(stats) + lossSum / <f64>N);
-  store<f64>(stats, load<f64>(stats, 8) + correct / <f64>N, 8);
+  addStats(stats, weighted, plain, correct / <f64>N);
 }
 
-// Mean squared error of the outputs a[M,N] against y[M,N]: d = 2 (a - y) / (M N), the
-// gradient w.r.t. a; stats[0] += the per-sample means, stats[1] += their mean absolute errors.
-export function meanSquaredError(a: usize, y: usize, d: usize, M: i32, N: i32, stats: usize): void {
+// Mean squared error of the outputs a[M,N] against y[M,N]: d = 2 w_i (a - y) / (M N), the
+// gradient w.r.t. a; the metric is the per-sample mean absolute error.
+export function meanSquaredError(a: usize, y: usize, d: usize, M: i32, N: i32, wts: usize, stats: usize): void {
   const scale: f32 = <f32>2 / <f32>(M * N);
-  let sq: f64 = 0;
+  let weighted: f64 = 0;
+  let plain: f64 = 0;
   let ab: f64 = 0;
-  const n = M * N;
-  for (let i = 0; i < n; i++) {
-    const o = <usize>i << 2;
-    const e = load<f32>(a + o) - load<f32>(y + o);
-    store<f32>(d + o, e * scale);
-    sq += <f64>(e * e);
-    ab += <f64>Mathf.abs(e);
+  for (let i = 0; i < M; i++) {
+    const w = weightOf(wts, i);
+    let sq: f64 = 0;
+    for (let j = 0; j < N; j++) {
+      const o = <usize>(i * N + j) << 2;
+      const e = load<f32>(a + o) - load<f32>(y + o);
+      store<f32>(d + o, e * scale * w);
+      sq += <f64>(e * e);
+      ab += <f64>Mathf.abs(e);
+    }
+    weighted += (sq / <f64>N) * <f64>w;
+    plain += sq / <f64>N;
   }
-  store<f64>(stats, load<f64>(stats) + sq / <f64>N);
-  store<f64>(stats, load<f64>(stats, 8) + ab / <f64>N, 8);
+  addStats(stats, weighted, plain, ab / <f64>N);
 }
 
 // ------------------------------------------------------------------------------------------
