@@ -381,7 +381,7 @@ async function runFit(r: FitRun): Promise<void> {
   }
   const bestEpoch = keptBest ? keeper!.bestEpoch : null;
   await finish('completed', {
-    history, model_version: version, best_epoch: bestEpoch, ...(warnings.length ? { warnings } : {}),
+    history, model_version: version, best_epoch: bestEpoch, engine: result.engine, ...(warnings.length ? { warnings } : {}),
     progress: { epoch: params.initial_epoch + epochsDone, epochs: params.epochs },
   }, history);
   log.info({ version, epochs: epochsDone, best_epoch: bestEpoch, engine: result.engine }, 'fit completed');

@@ -64,6 +64,8 @@ export interface JobRecord {
   model_version: number | null;
   /** With model_checkpoint(save_best_only): the epoch whose weights became model_version. */
   best_epoch?: number | null;
+  /** How a completed fit trained: the dense fast path, or tfjs kernels (and why not the dense path). */
+  engine?: { path: 'dense' | 'tfjs'; reason?: string };
   /** What the job did differently from what was asked (OUT_OF_DATA: steps_per_epoch ran past the data). */
   warnings?: JobError[];
   attempts: number;

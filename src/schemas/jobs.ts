@@ -51,6 +51,10 @@ export const Job = Type.Object(
     model_version: Type.Union([Type.Integer(), Type.Null()]),
     warnings: Type.Optional(Type.Array(Type.Object({ code: Type.String(), message: Type.String() }), { description: 'What the job did differently from what was asked, e.g. OUT_OF_DATA: steps_per_epoch x epochs needed more batches than epochs passes over the data hold, so training stopped early (as Keras does).' })),
     best_epoch: Type.Optional(Type.Union([Type.Integer(), Type.Null()], { description: 'With model_checkpoint(save_best_only): the epoch whose weights became model_version.' })),
+    engine: Type.Optional(Type.Object({
+      path: Type.Union([Type.Literal('dense'), Type.Literal('tfjs')]),
+      reason: Type.Optional(Type.String()),
+    }, { description: 'How a completed fit trained: "dense", the dense fast path (a chain of Dense layers on the wasm backend, docs/engine.md), or "tfjs", tfjs kernels, with the reason it was not the dense path.' })),
     attempts: Type.Integer(),
     created_at: Timestamp,
     started_at: Type.Union([Timestamp, Type.Null()]),

@@ -41,6 +41,8 @@ test('Part 5 end to end: fit with validation, live epochs, evaluate >= 0.9, pred
   assert.equal(code, 1000);
   const job = await waitForJob(stack.app, fit.body.id);
   assert.equal(job.status, 'completed', JSON.stringify(job.error));
+  // The course's MLP trains on the dense fast path (on the wasm backend, the default here).
+  if ((await api.get('/health')).body.backend === 'wasm') assert.deepEqual(job.engine, { path: 'dense' });
   for (const key of ['loss', 'accuracy', 'val_loss', 'val_accuracy']) assert.equal(job.history[key].length, 60, key);
   assert.ok(job.history.loss[59] < job.history.loss[0], 'training loss falls');
   const epochs = events.filter((e) => e.type === 'epoch');

@@ -30,6 +30,8 @@ test('Conv2D + MaxPooling2D + BatchNormalization on digits: held-out accuracy >=
   assert.equal(model.summary.non_trainable_params, 16);
   const fit = await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/fit`).send({ dataset_id: train.id, epochs: 10, batch_size: 32, seed: 1 }).expect(202)).body.id, {}, 300);
   assert.equal(fit.status, 'completed', JSON.stringify(fit.error));
+  assert.equal(fit.engine.path, 'tfjs');
+  assert.match(fit.engine.reason, /the input is not a flat feature vector/);
   const ev = await waitForJob(stack.app, (await api.post(`/v1/models/${model.id}/evaluate`).send({ dataset_id: held.id }).expect(202)).body.id);
   assert.ok(ev.result.accuracy >= 0.9, `digits CNN held-out accuracy ${ev.result.accuracy}`);
 });
