@@ -778,7 +778,8 @@ function denseTrainer(opts: FitOptions, model: tf.LayersModel, compiled: Compile
   const plan = planDenseTraining(model, compiled, { features: prod(x[0]!.shape), targets: prod(y[0]!.shape) });
   if ('reason' in plan) return tfjs(plan.reason);
   try {
-    const trainer = new DenseTrainer(plan, optimizer, varList, opts.batchSize, fns.width, x[0] as ArrayColumn, y[0] as ArrayColumn, weights);
+    const seed = opts.seed ?? Math.floor(Math.random() * 2 ** 32);
+    const trainer = new DenseTrainer(plan, optimizer, varList, opts.batchSize, fns.width, x[0] as ArrayColumn, y[0] as ArrayColumn, weights, seed);
     return { trainer, engine: { path: 'dense' } };
   } catch (err) {
     // Its buffers live in one wasm32 memory (4 GiB at most): a model too big for it trains through tfjs.

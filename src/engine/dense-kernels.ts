@@ -20,6 +20,8 @@ export interface DenseKernels {
   adam(w: number, m: number, v: number, g: number, n: number, b1: number, c1: number, b2: number, c2: number, d1: number, d2: number, eps: number, step: number): void;
   sgd(w: number, g: number, n: number, step: number): void;
   momentum(w: number, acc: number, g: number, n: number, m: number, step: number, nesterov: number): void;
+  dropout(x: number, mask: number, n: number, rate: number, seed: number): void;
+  multiply(d: number, mask: number, n: number): void;
   rmsprop(w: number, ms: number, mom: number, g: number, n: number, decay: number, c: number, momentum: number, lr: number, eps: number): void;
 }
 

@@ -17,6 +17,8 @@ export interface DenseLayerPlan {
   activation: DenseActivation;
   kernel: tf.Variable;
   bias: tf.Variable | null;
+  /** The rate of a Dropout layer right after this one (0: none). */
+  dropout: number;
 }
 
 /** What the loss kernel computes. */
@@ -77,13 +79,22 @@ export function planDenseTraining(model: tf.LayersModel, compiled: CompiledConfi
       previous = layer;
       continue;
     }
-    if (cls !== 'Dense') return { reason: `layer ${layer.name} is a ${cls}` };
-    const d = layer as DenseLike;
-    const inbound = d.inboundNodes;
+    if (cls !== 'Dense' && cls !== 'Dropout') return { reason: `layer ${layer.name} is a ${cls}` };
+    const inbound = layer.inboundNodes;
     const from = inbound.length === 1 ? inbound[0]!.inboundLayers : [];
     if (from.length !== 1 || (previous !== null && from[0] !== previous) || (previous === null && from[0]!.getClassName() !== 'InputLayer')) {
       return { reason: `layer ${layer.name} is not in a single chain` };
     }
+    if (cls === 'Dropout') {
+      // Dropout after a Dense layer (once), with tfjs's plain arguments: the trainer applies it.
+      const drop = layer as tf.layers.Layer & { rate: number; noiseShape?: unknown };
+      const last = layers[layers.length - 1];
+      if (!last || previous?.getClassName() !== 'Dense' || !isNone(drop.noiseShape)) return { reason: `layer ${layer.name} is a Dropout the dense path does not take` };
+      last.dropout = drop.rate;
+      previous = layer;
+      continue;
+    }
+    const d = layer as DenseLike;
     if (!d.trainable) return { reason: `layer ${layer.name} is frozen` };
     if (![d.kernelRegularizer, d.biasRegularizer, d.activityRegularizer, d.kernelConstraint, d.biasConstraint].every(isNone)) {
       return { reason: `layer ${layer.name} has a regularizer or constraint` };
@@ -93,11 +104,11 @@ export function planDenseTraining(model: tf.LayersModel, compiled: CompiledConfi
     const kernel = d.kernel.read();
     const bias = d.useBias && d.bias ? d.bias.read() : null;
     if (kernel.dtype !== 'float32' || kernel.shape[0] !== width || kernel.shape[1] !== d.units) return { reason: `layer ${layer.name} has an unexpected kernel` };
-    layers.push({ inputs: width, units: d.units, activation, kernel, bias });
+    layers.push({ inputs: width, units: d.units, activation, kernel, bias, dropout: 0 });
     width = d.units;
     previous = layer;
   }
-  if (layers.length === 0 || model.outputs[0]!.sourceLayer !== previous) return { reason: 'no chain of Dense layers to the output' };
+  if (layers.length === 0 || model.outputs[0]!.sourceLayer !== previous || previous.getClassName() !== 'Dense') return { reason: 'no chain of Dense layers to the output' };
   if (layers.slice(0, -1).some((l) => l.activation === 'softmax')) return { reason: 'softmax before the last layer' };
   if (model.trainableWeights.length !== layers.reduce((k, l) => k + (l.bias ? 2 : 1), 0) || model.nonTrainableWeights.length > 0) {
     return { reason: 'weights outside the Dense chain' };

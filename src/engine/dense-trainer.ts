@@ -47,6 +47,8 @@ interface LayerBuffers {
   kernel: Param; bias: Param | null;
   /** The layer's output (the logits for a softmax/sigmoid cross-entropy head) and its gradient. */
   out: number; grad: number;
+  /** With a Dropout after the layer: its rate, the output after it (the next layer's input) and the factors it applied. */
+  dropout: number; dropped: number; mask: number;
 }
 
 /** The fields of tfjs's optimizers the updates read (AdamOptimizer, MomentumOptimizer, RMSPropOptimizer). */
@@ -54,6 +56,14 @@ type OptimizerFields = {
   beta1: number; beta2: number; epsilon: number; accBeta1: tf.Variable; accBeta2: tf.Variable;
   momentum: number; useNesterov: boolean; decay: number;
 } & Record<string, Array<Slot | undefined>>;
+
+/** A Dropout layer's xorshift seed for one step: the fit's seed, the step count and the layer, mixed (never 0). */
+function dropoutSeed(seed: number, step: number, layer: number): number {
+  let h = Math.imul(seed ^ 0x9e3779b9, 0x85ebca6b) ^ Math.imul(step + 1, 0xc2b2ae35) ^ Math.imul(layer + 1, 0x27d4eb2f);
+  h = Math.imul(h ^ (h >>> 16), 0x7feb352d);
+  h = Math.imul(h ^ (h >>> 15), 0x846ca68b);
+  return ((h ^ (h >>> 16)) >>> 0) || 1;
+}
 
 /** Adam's beta^t as a float32 (tfjs keeps it as a running float32 product; this depends on t only). */
 function accBeta(beta: number, t: number): number {
@@ -85,10 +95,13 @@ export class DenseTrainer {
    * @param width the log vector's length (loss, then the plan's metrics).
    * @param weights Keras's sample_weight (one value per row) and class_weight (a table by class,
    *   labels past its end taking the last entry), multiplied into each row's loss.
+   * @param seed where Dropout's draws start: each step's come from (seed, step count, layer), so a
+   *   resumed run draws what the uninterrupted one did.
    */
   constructor(private readonly plan: DensePlan, private readonly optimizer: tf.Optimizer, varList: tf.Variable[],
     private readonly batchSize: number, width: number, private readonly xs: ArrayColumn, private readonly ys: ArrayColumn,
-    private readonly weights: { sample: ArrayColumn | null; classTable: number[] | null } = { sample: null, classTable: null }) {
+    private readonly weights: { sample: ArrayColumn | null; classTable: number[] | null } = { sample: null, classTable: null },
+    private readonly seed = 0) {
     const k = loadDenseKernels();
     if (!k) throw new Error('the dense kernels need WebAssembly SIMD');
     this.k = k;
@@ -123,6 +136,7 @@ export class DenseTrainer {
         act: head || l.activation === 'softmax' ? ACTIVATION_CODES.linear : ACTIVATION_CODES[l.activation],
         kernel: param(l.kernel), bias: l.bias ? param(l.bias) : null,
         out: alloc(B * l.units), grad: alloc(B * l.units),
+        dropout: l.dropout, dropped: l.dropout > 0 ? alloc(B * l.units) : 0, mask: l.dropout > 0 ? alloc(B * l.units) : 0,
       });
     }
     const pages = Math.ceil(top / 65536) - k.memory.buffer.byteLength / 65536;
@@ -155,11 +169,16 @@ export class DenseTrainer {
 
     // Forward.
     let input = this.x;
-    for (const l of this.layers) {
+    this.layers.forEach((l, i) => {
       k.gemmNN(input * 4, l.kernel.w * 4, l.out * 4, M, l.inputs, l.units, 0);
       k.biasActivation(l.out * 4, l.bias ? l.bias.w * 4 : 0, M, l.units, l.act);
       input = l.out;
-    }
+      if (l.dropout > 0) {
+        f32.copyWithin(l.dropped, l.out, l.out + M * l.units);
+        k.dropout(l.dropped * 4, l.mask * 4, M * l.units, l.dropout, dropoutSeed(this.seed, this.iterations, i));
+        input = l.dropped;
+      }
+    });
 
     // The loss, its sums and the gradient at the last layer.
     const head = this.layers[this.layers.length - 1]!;
@@ -184,10 +203,11 @@ export class DenseTrainer {
     for (let i = this.layers.length - 1; i >= 0; i--) {
       const l = this.layers[i]!;
       const prev = i > 0 ? this.layers[i - 1]! : null;
-      k.gemmTN((prev ? prev.out : this.x) * 4, l.grad * 4, l.kernel.g * 4, M, l.inputs, l.units, 0);
+      k.gemmTN((prev ? (prev.dropout > 0 ? prev.dropped : prev.out) : this.x) * 4, l.grad * 4, l.kernel.g * 4, M, l.inputs, l.units, 0);
       if (l.bias) k.columnSums(l.grad * 4, l.bias.g * 4, M, l.units);
       if (prev) {
         k.gemmNT(l.grad * 4, l.kernel.w * 4, prev.grad * 4, M, l.units, l.inputs);
+        if (prev.dropout > 0) k.multiply(prev.grad * 4, prev.mask * 4, M * l.inputs);
         k.activationGrad(prev.grad * 4, prev.out * 4, M * l.inputs, prev.act);
       }
     }

@@ -68,6 +68,28 @@ describe('dense kernels', () => {
     }
   });
 
+  test('dropout zeroes about `rate` of the values and scales the others by 1 / (1 - rate), the same for the same seed', () => {
+    const k = loadDenseKernels()!;
+    k.memory.grow(32);
+    const n = 100_000;
+    const base = Math.ceil(k.heapBase() / 16) * 16;
+    const [x, mask, x2, mask2] = [base, base + 4 * n, base + 8 * n, base + 12 * n];
+    const f = new Float32Array(k.memory.buffer);
+    f.fill(2, x / 4, x / 4 + n);
+    f.fill(2, x2 / 4, x2 / 4 + n);
+    k.dropout(x, mask, n, 0.3, 12345);
+    k.dropout(x2, mask2, n, 0.3, 12345);
+    let zeros = 0;
+    for (let i = 0; i < n; i++) {
+      const v = f[x / 4 + i]!;
+      if (v === 0) zeros++;
+      else assert.equal(v, Math.fround(2 * Math.fround(1 / Math.fround(0.7))));
+      assert.equal(f[mask / 4 + i]! * 2, v);
+    }
+    assert.ok(Math.abs(zeros / n - 0.3) < 0.01, `zeroed ${zeros / n}`);
+    assert.deepEqual(f.slice(x2 / 4, x2 / 4 + n), f.slice(x / 4, x / 4 + n));
+  });
+
   test('dense-kernels.wasm is what `npm run build:wasm` makes of its source', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'dense-wasm-'));
     try {
@@ -114,10 +136,16 @@ describe('which fits take the dense path', () => {
       { name: 'h', type: 'Dense', units: 4, activation: 'tanh', inputs: ['i'] },
       { name: 'o', type: 'Dense', units: 3, activation: 'softmax', inputs: ['h'] }], outputs: ['o'] };
     assert.equal(reason(functional), 'accepted');
+    const dropped = plan({ type: 'sequential', layers: [
+      { type: 'Dense', units: 12, activation: 'relu', input_shape: [6] }, { type: 'Dropout', rate: 0.25 }, { type: 'Dense', units: 3, activation: 'softmax' }] });
+    assert.ok(!('reason' in dropped));
+    assert.deepEqual(dropped.layers.map((l) => l.dropout), [0.25, 0]);
   });
 
   test('anything else keeps the tfjs path, with the reason', () => {
-    assert.match(reason({ type: 'sequential', layers: [{ type: 'Dense', units: 4, input_shape: [6] }, { type: 'Dropout', rate: 0.5 }, { type: 'Dense', units: 3, activation: 'softmax' }] }), /Dropout/);
+    assert.match(reason({ type: 'sequential', layers: [{ type: 'Dropout', rate: 0.5, input_shape: [6] }, { type: 'Dense', units: 3, activation: 'softmax' }] }), /Dropout/);
+    assert.match(reason({ type: 'sequential', layers: [{ type: 'Dense', units: 3, activation: 'softmax', input_shape: [6] }, { type: 'Dropout', rate: 0.5 }] }), /no chain of Dense layers to the output/);
+    assert.match(reason({ type: 'sequential', layers: [{ type: 'Dense', units: 4, input_shape: [6] }, { type: 'BatchNormalization' }, { type: 'Dense', units: 3, activation: 'softmax' }] }), /BatchNormalization/);
     assert.match(reason(MLP('relu', 'softmax', 3, { kernel_regularizer: { type: 'l2', l2: 0.01 } })), /regularizer/);
     assert.match(reason(MLP('elu', 'softmax', 3)), /activation elu/);
     assert.match(reason(MLP('relu', 'sigmoid', 3)), /after a sigmoid output/);
@@ -200,6 +228,41 @@ describe('fits through the dense path equal fits through tfjs', () => {
     });
   }
 
+  test('Dropout: rate 0 is the tfjs path exactly; otherwise seeded draws, a loss like tfjs\'s, and the same run for the same seed', async () => {
+    const spec = (rate: number) => ({ type: 'sequential', layers: [
+      { type: 'Dense', units: 32, activation: 'tanh', input_shape: [6] }, { type: 'Dropout', rate },
+      { type: 'Dense', units: 16, activation: 'relu' }, { type: 'Dropout', rate },
+      { type: 'Dense', units: 4, activation: 'softmax' }] });
+    // A learnable problem: the class is the argmax of four fixed linear functions of x.
+    const n = 400;
+    const x = column([6], n, () => random() * 2 - 1);
+    const y = column([], n, () => 0);
+    for (let i = 0; i < n; i++) {
+      const r = x.data.subarray(i * 6, i * 6 + 6);
+      const scores = [r[0]! + r[1]!, r[2]! - r[0]!, r[3]! + r[4]! - r[1]!, r[5]! - r[2]!];
+      y.data[i] = scores.indexOf(Math.max(...scores));
+    }
+    const compiled = resolveCompile(CASES[0]!.compile, [{ name: 'o', shape: [4] }]);
+    const run = async (rate: number, denseFastPath: boolean, seed = 2) => {
+      const model = withSeededRandom(5, () => buildModel(spec(rate)));
+      const r = await fit(model, compiled, ['o'], [x], [y], { epochs: 8, batchSize: 16, seed, denseFastPath });
+      model.dispose();
+      return r;
+    };
+    const [fast0, slow0] = [await run(0, true), await run(0, false)];
+    assert.equal(fast0.engine.path, 'dense');
+    assertHistoriesClose(fast0.history, slow0.history, 1e-4);
+    const [fast, again, other, slow] = [await run(0.3, true), await run(0.3, true), await run(0.3, true, 3), await run(0.3, false)];
+    assert.equal(fast.engine.path, 'dense');
+    assert.deepEqual(again.history, fast.history);
+    assert.notDeepEqual(other.history.loss, fast.history.loss);
+    // Different draws, the same expected loss: over the last six epochs, within 15% of the tfjs
+    // path's (two seeds of either path differ by about 10%), and well above the loss without Dropout.
+    const late = (h: Record<string, number[]>) => h.loss!.slice(2).reduce((a, b) => a + b, 0) / 6;
+    assert.ok(close(late(fast.history), late(slow.history), 0.15), `${late(fast.history)} vs ${late(slow.history)}`);
+    assert.ok(late(fast.history) > 2 * late(fast0.history) && late(slow.history) > 2 * late(slow0.history));
+  });
+
   test('sample weights and class weights, as the tfjs path weighs the loss (metrics unweighted)', async () => {
     // Class weights pick the class from the label (sparse) or the one-hot argmax; regression takes sample weights only.
     for (const [c, classWeight] of [[CASES[0]!, { 0: 3, 1: 0.5 }], [CASES[1]!, { 2: 4 }], [CASES[3]!, undefined]] as const) {
@@ -253,8 +316,10 @@ describe('fits through the dense path equal fits through tfjs', () => {
     assertHistoriesClose(fast.r.history, slow.r.history, 1e-4);
   });
 
-  test('a run stopped at a mid-epoch checkpoint and resumed ends as the uninterrupted one', async () => {
-    const make = () => withSeededRandom(5, () => buildModel(CASES[0]!.spec));
+  test('a run stopped at a mid-epoch checkpoint and resumed ends as the uninterrupted one (Dropout\'s draws included)', async () => {
+    const spec = { type: 'sequential', layers: [
+      { type: 'Dense', units: 12, activation: 'relu', input_shape: [6] }, { type: 'Dropout', rate: 0.2 }, { type: 'Dense', units: 4, activation: 'softmax' }] };
+    const make = () => withSeededRandom(5, () => buildModel(spec));
     const m1 = make();
     const full = await fit(m1, compiled, ['o'], [x], [y], opts);
     const m2 = make();

@@ -592,3 +592,36 @@ export function rmsprop(w: usize, ms: usize, mom: usize, g: usize, n: i32, decay
     store<f32>(mom + o, nmom);
   }
 }
+
+// ------------------------------------------------------------------------------------------
+// Dropout (training only): tfjs's inverted dropout, each value kept when a uniform draw u in
+// [0, 1) is >= rate and then scaled by 1 / (1 - rate), else zeroed. x is changed in place and
+// mask[n] receives each value's factor (0 or the scale), for the backward pass. The draws come
+// from xorshift32 seeded with `seed` (a function of the fit's seed, the step and the layer).
+export function dropout(x: usize, mask: usize, n: i32, rate: f32, seed: u32): void {
+  let s: u32 = seed ? seed : 0x9e3779b9;
+  const scale: f32 = <f32>1 / (<f32>1 - rate);
+  for (let i = 0; i < n; i++) {
+    s ^= s << 13;
+    s ^= s >> 17;
+    s ^= s << 5;
+    const u = <f32>(s >>> 8) * (<f32>1 / <f32>16777216);
+    const m: f32 = u >= rate ? scale : 0;
+    const o = <usize>i << 2;
+    store<f32>(mask + o, m);
+    store<f32>(x + o, load<f32>(x + o) * m);
+  }
+}
+
+// d[n] *= mask[n]
+export function multiply(d: usize, mask: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const o = <usize>i << 2;
+    v128.store(d + o, f32x4.mul(v128.load(d + o), v128.load(mask + o)));
+  }
+  for (; i < n; i++) {
+    const o = <usize>i << 2;
+    store<f32>(d + o, load<f32>(d + o) * load<f32>(mask + o));
+  }
+}
