@@ -5,6 +5,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { mulberry32, withSeededRandom } from '../src/engine/seeded-random.ts';
 import { buildModel } from '../src/model-spec/build-model.ts';
+import { withZeroWeights } from '../src/engine/layer-weights.ts';
 import { resolveCompile } from '../src/model-spec/compile.ts';
 import { fit } from '../workers/train-loop.ts';
 
@@ -140,8 +141,11 @@ export async function tfjsFitRate(n: number, batchSize = 32, reps = 3, warmup = 
   }
 }
 
-/** Seconds to build a two-layer LSTM(512) on [20, 64] (the fast Orthogonal initializer's case). */
-export function lstm512BuildSeconds(reps = 3): number {
+/**
+ * Seconds to build a two-layer LSTM(512) on [20, 64] (the fast Orthogonal initializer's case);
+ * `shapesOnly`: as the API builds it to validate it, with zero weights and no initializer.
+ */
+export function lstm512BuildSeconds(reps = 3, shapesOnly = false): number {
   const spec = { type: 'sequential', layers: [
     { type: 'LSTM', units: 512, return_sequences: true, input_shape: [20, 64] },
     { type: 'LSTM', units: 512 },
@@ -149,7 +153,7 @@ export function lstm512BuildSeconds(reps = 3): number {
   const runs: number[] = [];
   for (let r = 0; r < reps; r++) {
     const t0 = performance.now();
-    const m = buildModel(spec);
+    const m = shapesOnly ? withZeroWeights(() => buildModel(spec)) : buildModel(spec);
     runs.push((performance.now() - t0) / 1000);
     m.dispose();
   }

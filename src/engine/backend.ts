@@ -2,6 +2,7 @@ import { createRequire } from 'node:module';
 import * as tf from '@tensorflow/tfjs';
 import { registerWasmTrainingKernels } from './wasm-training-kernels.ts';
 import { installFastOrthogonal } from './fast-orthogonal.ts';
+import { installTidyInitializers } from './layer-weights.ts';
 import { startWasmBackend, wasmThreadsFromEnv, type WasmThreading } from './wasm-threads.ts';
 
 const require = createRequire(import.meta.url);
@@ -144,11 +145,13 @@ export function initBackend(forced?: string, opts: { threads?: number; stockKern
     const info = await chooseBackend({ forced: forced || undefined, threads, loaders: opts.loaders });
     await tf.ready();
     // Kernels that make wasm train every layer type (and fast); an Orthogonal initializer that
-    // builds recurrent layers in milliseconds instead of seconds, whatever the backend.
+    // builds recurrent layers in milliseconds instead of seconds, and initializers that free
+    // their intermediate tensors, whatever the backend.
     const stock = opts.stockKernels ?? process.env.TF_WASM_KERNELS === 'stock';
     if (info.backend === 'wasm' && !stock) registerWasmTrainingKernels();
     if (info.backend === 'wasm' && stock) info.reason += ' (stock wasm kernels: TF_WASM_KERNELS=stock)';
     installFastOrthogonal();
+    installTidyInitializers();
     return info;
   })();
   // A failed choice is not cached: the caller sees the error, a later call tries again.

@@ -7,6 +7,7 @@ import { parentPort, workerData } from 'node:worker_threads';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend } from '../engine/backend.ts';
 import { buildModel } from '../model-spec/build-model.ts';
+import { withZeroWeights } from '../engine/layer-weights.ts';
 import { describeModel } from '../model-spec/describe.ts';
 import { summarize, summaryText } from '../model-spec/summary.ts';
 import { resolveCompile } from '../model-spec/compile.ts';
@@ -36,7 +37,8 @@ async function cachedModel(key: string, dir: string): Promise<tf.LayersModel> {
 }
 
 function inspect(req: Extract<ThreadRequest, { op: 'inspect' }>): InspectResult {
-  const model = buildModel(req.spec, 'spec', req.limits);
+  // Only shapes are needed here: no initializer runs.
+  const model = withZeroWeights(() => buildModel(req.spec, 'spec', req.limits));
   try {
     const io = describeModel(model);
     // Like Keras, a model may be defined without compile; fit then needs one.
@@ -52,7 +54,8 @@ function inspect(req: Extract<ThreadRequest, { op: 'inspect' }>): InspectResult 
  * uploaded weights (matched by their original names, every one required), saved as version 1.
  */
 async function importModel(req: Extract<ThreadRequest, { op: 'import' }>): Promise<InspectResult> {
-  const model = buildModel(req.spec, 'model.json', req.limits);
+  // The uploaded weights replace every initial one: no initializer runs.
+  const model = withZeroWeights(() => buildModel(req.spec, 'model.json', req.limits));
   try {
     const io = describeModel(model);
     const compile = req.compile == null ? null : resolveCompile(req.compile, io.outputs, 'compile');
