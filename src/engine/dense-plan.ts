@@ -1,9 +1,9 @@
 /**
  * Which fits the dense fast path (dense-trainer.ts) can run, and how: a chain of Dense layers
- * (the classic Keras MLP) with a loss, metrics and an optimizer (Adam, SGD with or without
- * momentum, RMSprop) it computes itself. Anything
- * else (another layer, a regularizer or constraint, sample or class weights, a schedule, a
- * custom loss...) answers with the reason and trains through tfjs as before.
+ * (the classic Keras MLP, Dropout between them allowed) with a loss, metrics and an optimizer
+ * (Adam, SGD with or without momentum, RMSprop) it computes itself. Anything else (another
+ * layer, a regularizer or constraint, a schedule, a custom loss...) answers with the reason and
+ * trains through tfjs as before.
  */
 import * as tf from '@tensorflow/tfjs';
 import type { CompiledConfig } from '../model-spec/types.ts';

@@ -99,7 +99,7 @@ export class DenseTrainer {
    *   resumed run draws what the uninterrupted one did.
    */
   constructor(private readonly plan: DensePlan, private readonly optimizer: tf.Optimizer, varList: tf.Variable[],
-    private readonly batchSize: number, width: number, private readonly xs: ArrayColumn, private readonly ys: ArrayColumn,
+    batchSize: number, width: number, private readonly xs: ArrayColumn, private readonly ys: ArrayColumn,
     private readonly weights: { sample: ArrayColumn | null; classTable: number[] | null } = { sample: null, classTable: null },
     private readonly seed = 0) {
     const k = loadDenseKernels();
